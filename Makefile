@@ -1,0 +1,28 @@
+# kandinsky-lab: the commands the README documents.
+#   make lab    - create .venv if missing, open JupyterLab on notebooks/ (offline model on CPU)
+#   make test   - create .venv if missing, run the whole test suite (unit tests + notebooks)
+#   make bench  - create .venv if missing, write benchmarks/results.md
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch 2.13.0: a CPU wheel on the project's machines, the default (CUDA) build from PyPI elsewhere.
+TORCH ?= torch==2.13.0
+LAB_PORT ?= 8888
+
+.PHONY: env lab test bench
+env: $(VENV)/.ready
+
+$(VENV)/.ready: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $@
+
+lab: env
+	bash scripts/lab.sh $(PY) $(LAB_PORT)
+
+test: env
+	$(PY) -m pytest --nbval-lax -p no:cacheprovider
+
+bench: env
+	$(PY) -m benchmarks.run

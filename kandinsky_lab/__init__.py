@@ -1,0 +1,24 @@
+"""kandinsky-lab: learn and experiment with Kandinsky 2.2 in Jupyter.
+
+    import kandinsky_lab as kl
+    kit = kl.load()                      # the real model on a GPU, the offline model elsewhere
+    result = kl.text_to_image(kit, kl.TextToImage(prompt="a red cat, 4k photo"))
+    result.images[0]
+
+One loaded `Kit` serves text→image, image→image and interpolation with a single copy of the weights.
+"""
+
+from .devices import OFFLOAD_PRESETS
+from .embeddings import Embeddings, clip_input, image_embedding, prompt_embeddings, zero_embedding
+from .generate import Result, image_to_image, interpolate, interpolation_embeddings, run, text_to_image
+from .grids import image_grid, image_row
+from .kit import Kit
+from .loading import HUB_MODEL, SourceError, default_source, load
+from .metadata import load_settings, read_record, regenerate, save_image
+from .mixing import mix
+from .settings import ImageToImage, Interpolation, Sampling, TextToImage
+from .sizes import check_size, fit_size
+from .steps import Interrupted, ProgressBar, StepEvent, StopSignal
+from .sweeps import Sweep, sweep
+
+__version__ = "0.1.0"

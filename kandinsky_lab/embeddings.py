@@ -1,0 +1,93 @@
+"""CLIP image embeddings, the currency of Kandinsky 2.2: from prompts (via the prior) and from images.
+
+The decoder never sees text. It is conditioned on a CLIP *image* embedding, which comes either from
+the prior (a diffusion model that turns a prompt's text embedding into a plausible image embedding)
+or straight from the CLIP image encoder applied to a picture. Both live in the same space, which
+is what makes mixing prompts and images possible (mixing.py).
+
+Prior outputs are remembered on the Kit per (prompt, negative prompt, steps, guidance, seed): a
+decoder sweep over a fixed prompt runs the prior once.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import PIL.Image
+import torch
+
+from .kit import Kit
+from .steps import OnStep, StopSignal, pipeline_callback
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """What the decoder is conditioned on: one row per image."""
+
+    image_embeds: torch.Tensor  # (N, D)
+    negative_image_embeds: torch.Tensor  # (N, D), used by classifier-free guidance
+
+    def __len__(self) -> int:
+        return self.image_embeds.shape[0]
+
+    def rows(self, start: int, stop: int) -> "Embeddings":
+        return Embeddings(self.image_embeds[start:stop], self.negative_image_embeds[start:stop])
+
+
+def prompt_embeddings(
+    kit: Kit,
+    prompt: str,
+    negative_prompt: str,
+    steps: int,
+    guidance_scale: float,
+    seeds: list[int],
+    on_step: OnStep | None = None,
+    stop: StopSignal | None = None,
+) -> Embeddings:
+    """Run the prior once per seed (each on its own CPU generator), reusing remembered results.
+
+    An empty negative prompt gives the zero-image embedding as the negative, as diffusers does.
+    """
+    rows, negatives = [], []
+    for k, seed in enumerate(seeds):
+        key = ("prior", prompt, negative_prompt, steps, float(guidance_scale), seed, kit.dtype)
+        found = kit.recall(key)
+        if found is None:
+            callback = pipeline_callback("prior", steps, k + 1, len(seeds), on_step, stop)
+            out = kit.prior(
+                prompt,
+                negative_prompt=negative_prompt or None,
+                num_inference_steps=steps,
+                guidance_scale=guidance_scale,
+                generator=torch.Generator("cpu").manual_seed(seed),
+                callback_on_step_end=callback,
+            )
+            kit.prior_runs += 1
+            found = (out.image_embeds, out.negative_image_embeds)
+            kit.remember(key, found)
+        rows.append(found[0])
+        negatives.append(found[1])
+    return Embeddings(torch.cat(rows), torch.cat(negatives))
+
+
+@torch.no_grad()
+def image_embedding(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
+    """The CLIP image encoder's embedding of a picture, (1, D): resized and center-cropped as CLIP sees it."""
+    digest = hashlib.sha256(image.tobytes()).hexdigest()
+    key = ("image", digest, image.size, image.mode, kit.dtype)
+    found = kit.recall(key)
+    if found is None:
+        pixels = clip_input(kit, image).to(device=kit.prior._execution_device, dtype=kit.prior.image_encoder.dtype)
+        found = kit.prior.image_encoder(pixels)["image_embeds"]
+        kit.remember(key, found)
+    return found
+
+
+def clip_input(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
+    """The normalised (1, 3, S, S) tensor the image encoder gets (S = 224 for the real model)."""
+    return kit.prior.image_processor(image.convert("RGB"), return_tensors="pt").pixel_values
+
+
+@torch.no_grad()
+def zero_embedding(kit: Kit, rows: int) -> torch.Tensor:
+    """The embedding of an all-black image: Kandinsky's 'no condition' for classifier-free guidance."""
+    return kit.prior.get_zero_embed(rows, device=kit.prior._execution_device)

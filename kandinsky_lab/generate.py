@@ -1,0 +1,191 @@
+"""The three tasks as functions of (kit, settings): text→image, image→image, interpolation.
+
+Each one runs the same two stages:
+
+    1. embeddings: prompt -> prior -> CLIP image embedding (or images -> CLIP image encoder, mixed)
+    2. decoder:    embedding -> UNet denoising MoVQ latents -> MoVQ decoder -> pixels
+
+    >>> import kandinsky_lab as kl
+    >>> kit = kl.load("tiny")
+    >>> result = kl.text_to_image(kit, kl.TextToImage(prompt="a red circle", steps=10))
+    >>> result.images[0]
+
+Images are made in batches of `batch_size` (default: all at once). Stopping (a `StopSignal`, see
+steps.py) ends the run after the current step and keeps the batches already finished.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import PIL.Image
+import torch
+
+from . import mixing
+from .embeddings import Embeddings, image_embedding, prompt_embeddings, zero_embedding
+from .kit import Kit
+from .settings import (
+    ImageToImage,
+    Interpolation,
+    Sampling,
+    TextToImage,
+    check_image_to_image,
+    check_interpolation,
+    check_text,
+)
+from .sizes import check_size, fit_size, resize_to
+from .steps import Interrupted, OnStep, StopSignal, pipeline_callback
+
+
+@dataclass
+class Result:
+    """Pictures and everything needed to make them again."""
+
+    images: list[PIL.Image.Image]
+    settings: Sampling  # as asked, with height and width filled in
+    prior_seeds: list[int]  # per image
+    decoder_seeds: list[int]  # per image
+    model: str  # the Kit's source
+    batch_size: int = 1  # images per decoder call (numerics differ slightly between batch sizes)
+    embeddings: Embeddings | None = None  # None if stopped during the prior
+    interrupted: str | None = None  # e.g. "stopped during the decoder at step 3"
+    notes: list[str] = field(default_factory=list)  # what the kit did to the inputs, in words
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.settings.height, self.settings.width
+
+
+def text_to_image(
+    kit: Kit,
+    settings: TextToImage,
+    *,
+    on_step: OnStep | None = None,
+    stop: StopSignal | None = None,
+    batch_size: int | None = None,
+) -> Result:
+    """Prompt -> prior -> decoder -> pictures."""
+    check_text(settings)
+    settings = _with_size(kit, settings)
+    return _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size)
+
+
+def image_to_image(
+    kit: Kit,
+    settings: ImageToImage,
+    *,
+    on_step: OnStep | None = None,
+    stop: StopSignal | None = None,
+    batch_size: int | None = None,
+) -> Result:
+    """Like text_to_image, but the decoder starts from `settings.image` noised to `settings.strength`.
+
+    With height/width None the image's own size is used, moved to the nearest valid size.
+    """
+    check_image_to_image(settings)
+    notes = []
+    if settings.height is None or settings.width is None:
+        height, width = fit_size(settings.image, kit.size_multiple)
+        settings = dataclasses.replace(settings, height=settings.height or height, width=settings.width or width)
+    settings = _with_size(kit, settings)
+    init, note = resize_to(settings.image, settings.height, settings.width)
+    notes += [note] if note else []
+    result = _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, init)
+    result.notes[:0] = notes
+    return result
+
+
+def interpolate(
+    kit: Kit,
+    settings: Interpolation,
+    *,
+    on_step: OnStep | None = None,
+    stop: StopSignal | None = None,
+    batch_size: int | None = None,
+) -> Result:
+    """Mix prompts and images with weights in CLIP image-embedding space, then decode the mix.
+
+    Each prompt goes through the prior with the image's own prior seed, so changing a weight never
+    changes what a prompt contributes; images go through the CLIP image encoder.
+    """
+    check_interpolation(settings)
+    settings = _with_size(kit, settings)
+    return _run(kit, settings, lambda: interpolation_embeddings(kit, settings, on_step, stop), on_step, stop, batch_size)
+
+
+def interpolation_embeddings(kit: Kit, settings: Interpolation, on_step=None, stop=None) -> Embeddings:
+    """The mixed embeddings of `settings.items` (one row per image), and the negative to guide against."""
+    seeds = settings.prior_seeds()
+    parts = []
+    for item in settings.items:
+        if isinstance(item, str):
+            e = prompt_embeddings(kit, item, "", settings.prior_steps, settings.prior_guidance_scale, seeds, on_step, stop)
+            parts.append(e.image_embeds)
+        else:
+            parts.append(image_embedding(kit, item).repeat(len(seeds), 1))
+    mixed = mixing.mix(parts, list(settings.weights), settings.mode, settings.normalize_weights)
+    if settings.negative_prompt:
+        negative = prompt_embeddings(
+            kit, settings.negative_prompt, "", settings.prior_steps, settings.prior_guidance_scale, seeds, on_step, stop
+        ).image_embeds
+    else:
+        negative = zero_embedding(kit, len(seeds))
+    return Embeddings(mixed, negative)
+
+
+def _prompt_embeds(kit: Kit, s: TextToImage, on_step, stop) -> Embeddings:
+    return prompt_embeddings(kit, s.prompt, s.negative_prompt, s.prior_steps, s.prior_guidance_scale, s.prior_seeds(), on_step, stop)
+
+
+def _with_size(kit: Kit, settings):
+    """Fill in the model's default size and check the size rule (sizes.py)."""
+    height = kit.default_size if settings.height is None else settings.height
+    width = kit.default_size if settings.width is None else settings.width
+    check_size(height, width, kit.size_multiple)
+    return dataclasses.replace(settings, height=height, width=width)
+
+
+def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, init_image=None) -> Result:
+    """Embeddings, then the decoder batch by batch; a stop keeps the finished batches."""
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
+    batch_size = batch_size or settings.num_images
+    result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), kit.source, batch_size)
+    with kit.lock:
+        try:
+            result.embeddings = embed()
+            decode(kit, result, on_step, stop, init_image)
+        except Interrupted as stopped:
+            result.interrupted = str(stopped)
+    return result
+
+
+def decode(kit: Kit, result: Result, on_step, stop, init_image=None) -> None:
+    """Decoder stage: appends to `result.images` batch by batch (an interruption keeps what is done)."""
+    s, emb, seeds, size = result.settings, result.embeddings, result.decoder_seeds, result.batch_size
+    starts = range(0, len(seeds), size)
+    steps = int(s.steps * s.strength) if init_image is not None else s.steps
+    for b, start in enumerate(starts):
+        rows = emb.rows(start, start + size)
+        kwargs = dict(
+            image_embeds=rows.image_embeds,
+            negative_image_embeds=rows.negative_image_embeds,
+            height=s.height,
+            width=s.width,
+            num_inference_steps=s.steps,
+            guidance_scale=s.guidance_scale,
+            generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds[start : start + size]],
+            callback_on_step_end=pipeline_callback("decoder", steps, b + 1, len(starts), on_step, stop),
+        )
+        if init_image is None:
+            images = kit.decoder(**kwargs).images
+        else:
+            images = kit.img2img(image=[init_image] * len(rows), strength=s.strength, **kwargs).images
+        result.images.extend(images)
+
+
+def run(kit: Kit, settings: Sampling, **options) -> Result:
+    """The task that `settings` describes: text_to_image, image_to_image or interpolate."""
+    for cls, task in ((ImageToImage, image_to_image), (TextToImage, text_to_image), (Interpolation, interpolate)):
+        if isinstance(settings, cls):
+            return task(kit, settings, **options)
+    raise TypeError(f"settings must be TextToImage, ImageToImage or Interpolation, got {type(settings).__name__}")

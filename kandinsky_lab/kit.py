@@ -1,0 +1,89 @@
+"""The loaded model: one copy of the Kandinsky 2.2 weights behind all three tasks.
+
+The model card loads the weights up to three times (a text→image pipeline, an image→image pipeline,
+a prior pipeline for interpolation). A `Kit` holds each module once and builds the three diffusers
+pipelines around the same objects:
+
+    prior    KandinskyV22PriorPipeline   text/image encoders + PriorTransformer
+    decoder  KandinskyV22Pipeline        UNet + MoVQ, text→image and interpolation
+    img2img  KandinskyV22Img2ImgPipeline the *same* UNet, scheduler and MoVQ objects as `decoder`
+
+It also remembers prior outputs (`prior_runs` counts real prior calls), so decoding the same
+prompt again with other decoder settings skips the prior. Get one with `kandinsky_lab.load()`.
+"""
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
+
+from .sizes import size_multiple
+
+INFO_FILE = "kandinsky_lab.json"  # written beside prior/ and decoder/ by Kit.save
+CACHE_ENTRIES = 512  # prior outputs kept: each is a few KB (one embedding per seed)
+
+
+@dataclass(eq=False)
+class Kit:
+    prior: KandinskyV22PriorPipeline
+    decoder: KandinskyV22Pipeline
+    source: str  # what was loaded: "tiny", a hub id, or a folder
+    default_size: int  # height and width used when settings leave them as None
+    device: torch.device
+    dtype: torch.dtype
+    offload: str | None = None
+    prior_runs: int = 0  # prior pipeline calls made so far (cached embeddings do not count)
+    img2img: KandinskyV22Img2ImgPipeline = field(init=False)
+    cache: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
+    lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False)
+
+    def __post_init__(self):
+        # Built from the decoder's own module objects: no second copy of any weight.
+        self.img2img = KandinskyV22Img2ImgPipeline(**self.decoder.components)
+        self.img2img.set_progress_bar_config(disable=True)
+
+    @property
+    def size_multiple(self) -> int:
+        return size_multiple(self.decoder.movq.config.block_out_channels)
+
+    @property
+    def execution_device(self) -> torch.device:
+        """Where tensors go for the next call (the GPU even while offloaded modules wait on the CPU)."""
+        return self.decoder._execution_device
+
+    def remember(self, key, value) -> None:
+        self.cache[key] = value
+        self.cache.move_to_end(key)
+        while len(self.cache) > CACHE_ENTRIES:
+            self.cache.popitem(last=False)
+
+    def recall(self, key):
+        value = self.cache.get(key)
+        if value is not None:
+            self.cache.move_to_end(key)
+        return value
+
+    def save(self, folder: str | Path) -> Path:
+        """Write `prior/` and `decoder/` as `save_pretrained` does (safetensors), loadable with `load(folder)`."""
+        folder = Path(folder)
+        self.prior.save_pretrained(folder / "prior", safe_serialization=True)
+        self.decoder.save_pretrained(folder / "decoder", safe_serialization=True)
+        (folder / INFO_FILE).write_text(json.dumps({"default_size": self.default_size, "saved_from": self.source}))
+        return folder
+
+    def shares_weights(self) -> bool:
+        """True when every task's pipeline uses the very same parameter tensors."""
+        same = lambda a, b: all(x is y for x, y in zip(a.parameters(), b.parameters(), strict=True))
+        return same(self.decoder.unet, self.img2img.unet) and same(self.decoder.movq, self.img2img.movq)
+
+    def parameter_count(self) -> dict[str, int]:
+        modules = {**self.prior.components, **self.decoder.components}
+        return {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items() if isinstance(m, torch.nn.Module)}
+
+    def __str__(self) -> str:
+        offload = f", offload={self.offload}" if self.offload else ""
+        return f"Kit(source={self.source!r}, device={self.device}, dtype={str(self.dtype).removeprefix('torch.')}{offload})"

@@ -1,0 +1,138 @@
+"""`load(source)`: from a model source to a ready `Kit`, through diffusers' `from_pretrained`.
+
+Sources:
+    "kandinsky-2-2"   the real model from the Hugging Face hub: kandinsky-community/kandinsky-2-2-prior
+                      and kandinsky-community/kandinsky-2-2-decoder (either id works as the source too)
+    a folder          holding prior/ and decoder/ as `save_pretrained` writes them (e.g. `Kit.save`)
+    "tiny"            a random-weight miniature built in-process (see tiny.py), for offline plumbing
+
+Hub ids and folders take the same path: `from_pretrained` with safetensors only and no remote code.
+When the hub is out of reach and the model is not cached, `load` fails within seconds and names the
+offline sources instead of hanging on a download.
+"""
+
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
+
+from . import devices
+from .kit import INFO_FILE, Kit
+from .tiny import build_tiny
+
+HUB_MODEL = "kandinsky-2-2"
+HUB_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
+HUB_DECODER = "kandinsky-community/kandinsky-2-2-decoder"
+HUB_SIZE = 768  # the size the model card renders at
+OFFLINE_SOURCES = ("tiny",)
+TINY_SIZE = 64
+FOLDER_SIZE = 512  # diffusers' pipeline default, for folders saved without kandinsky_lab.json
+HUB_TIMEOUT_S = 5.0
+
+
+class SourceError(ValueError):
+    """The model source cannot be loaded; the message says why and what to use instead."""
+
+
+def default_source() -> str:
+    """KANDINSKY_LAB_SOURCE if set; else the real model on a CUDA GPU, the offline model elsewhere."""
+    if os.environ.get("KANDINSKY_LAB_SOURCE"):
+        return os.environ["KANDINSKY_LAB_SOURCE"]
+    return HUB_MODEL if torch.cuda.is_available() else OFFLINE_SOURCES[0]
+
+
+def load(
+    source: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    offload: str | None = None,
+) -> Kit:
+    """Load a model source onto a device. See the module docstring for sources, devices.py for the presets."""
+    source = default_source() if source is None else os.fspath(source)
+    device, dtype, offload = devices.resolve(device, dtype, offload)
+    if source == "tiny":
+        prior, decoder = build_tiny()
+        if dtype != torch.float32:
+            prior.to(dtype=dtype)
+            decoder.to(dtype=dtype)
+        size = TINY_SIZE
+    elif source in (HUB_MODEL, HUB_PRIOR, HUB_DECODER):
+        options = _hub_options()
+        prior, decoder = _from_pretrained(HUB_PRIOR, HUB_DECODER, dtype, **options)
+        size = HUB_SIZE
+    elif Path(source).is_dir():
+        folder = _check_folder(Path(source))
+        prior, decoder = _from_pretrained(folder / "prior", folder / "decoder", dtype)
+        info = folder / INFO_FILE
+        size = json.loads(info.read_text()).get("default_size", FOLDER_SIZE) if info.exists() else FOLDER_SIZE
+    else:
+        raise SourceError(
+            f"unknown model source {source!r}: use {HUB_MODEL!r} (the hub), a folder with prior/ and decoder/, "
+            f"or an offline model: {', '.join(map(repr, OFFLINE_SOURCES))}"
+        )
+    devices.place([prior, decoder], device, offload)
+    return Kit(prior=prior, decoder=decoder, source=source, default_size=size, device=device, dtype=dtype, offload=offload)
+
+
+def _from_pretrained(prior_ref, decoder_ref, dtype: torch.dtype, **options):
+    """The one loading path for hub ids and folders: safetensors only, never remote code."""
+    prior = KandinskyV22PriorPipeline.from_pretrained(prior_ref, torch_dtype=dtype, use_safetensors=True, **options)
+    decoder = KandinskyV22Pipeline.from_pretrained(decoder_ref, torch_dtype=dtype, use_safetensors=True, **options)
+    prior.set_progress_bar_config(disable=True)
+    decoder.set_progress_bar_config(disable=True)
+    return prior, decoder
+
+
+def _check_folder(folder: Path) -> Path:
+    missing = [f"{part}/model_index.json" for part in ("prior", "decoder") if not (folder / part / "model_index.json").is_file()]
+    if missing:
+        raise SourceError(f"{folder} is not a Kandinsky 2.2 model folder: missing {', '.join(missing)}")
+    return folder
+
+
+def _hub_options() -> dict:
+    """{} to download as usual; {"local_files_only": True} when the hub is out of reach but the model is cached."""
+    if _is_cached(HUB_PRIOR) and _is_cached(HUB_DECODER):
+        return {"local_files_only": True}
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    if offline or not _reachable(endpoint, HUB_TIMEOUT_S):
+        why = "HF_HUB_OFFLINE is set" if offline else f"{endpoint} cannot be reached"
+        raise SourceError(
+            f"cannot load {HUB_MODEL!r}: {why} and {HUB_PRIOR} / {HUB_DECODER} are not in the local cache. "
+            f"Offline sources: {', '.join(map(repr, OFFLINE_SOURCES))}, or a folder with prior/ and decoder/ "
+            "written by save_pretrained."
+        )
+    return {}
+
+
+def _is_cached(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "model_index.json")
+    return isinstance(found, str)
+
+
+def _reachable(url: str, timeout: float) -> bool:
+    """Whether a TCP connection to the URL's host opens within `timeout` (DNS included)."""
+    parts = urlparse(url)
+    address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    outcome = []
+
+    def attempt():
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            outcome.append(True)
+        except OSError:
+            outcome.append(False)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(outcome and outcome[0])

@@ -1,0 +1,202 @@
+"""PNGs that remember how they were made, and reading them back into settings.
+
+Each saved PNG carries two text chunks:
+    parameters      the AUTOMATIC1111 convention (prompt, "Negative prompt: …", "Steps: …, Seed: …"),
+                    so image viewers and other tools show the settings
+    kandinsky_lab   JSON with everything needed to regenerate the picture bit for bit on the same
+                    kind of device: task, settings, image index, batch size, both seed lists, model
+                    source and library versions. Input images are recorded by SHA-256, not stored.
+
+    path = save_image(result, 0, "outputs")
+    settings, index, batch_size = load_settings(path)   # pass images=[…] for image inputs
+    same = regenerate(kit, path)                        # the same pixels
+
+Saving never overwrites: names are numbered, and the file is linked into place only if the name is
+still free, after it was written completely (no half-written PNG under the final name).
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import PIL.Image
+from PIL.PngImagePlugin import PngInfo
+
+from .generate import Result, run
+from .kit import Kit
+from .settings import ImageToImage, Interpolation, TextToImage
+
+CHUNK = "kandinsky_lab"
+TASKS = {"text_to_image": TextToImage, "image_to_image": ImageToImage, "interpolation": Interpolation}
+FORMAT = 1
+
+
+def image_digest(image: PIL.Image.Image) -> str:
+    """SHA-256 of an image's mode, size and pixels: how input images are recognised again."""
+    h = hashlib.sha256(f"{image.mode} {image.width}x{image.height} ".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
+
+
+def task_name(settings) -> str:
+    for name, cls in TASKS.items():
+        if type(settings) is cls:
+            return name
+    raise TypeError(f"no task for {type(settings).__name__}")
+
+
+def settings_to_dict(settings) -> dict:
+    """Plain JSON values; images become {"sha256": …, "size": [w, h]}."""
+    out = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, PIL.Image.Image):
+            value = {"sha256": image_digest(value), "size": list(value.size)}
+        elif isinstance(value, tuple):
+            value = [{"sha256": image_digest(v), "size": list(v.size)} if isinstance(v, PIL.Image.Image) else v for v in value]
+        out[f.name] = value
+    return out
+
+
+def settings_from_dict(task: str, values: dict, images=()):
+    """Rebuild a settings object; recorded images are looked up by SHA-256 among `images`."""
+    by_digest = {image_digest(im): im for im in images}
+
+    def image_for(ref):
+        if ref["sha256"] not in by_digest:
+            w, h = ref["size"]
+            raise ValueError(f"this picture was made from a {w}x{h} input image that was not passed in images=[…]")
+        return by_digest[ref["sha256"]]
+
+    cls = TASKS[task]
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in values.items():
+        if name not in known:
+            raise ValueError(f"unknown setting {name!r} for {task}")
+        if isinstance(value, dict):
+            value = image_for(value)
+        elif isinstance(value, list):
+            value = tuple(image_for(v) if isinstance(v, dict) else v for v in value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def record(result: Result, index: int) -> dict:
+    s = result.settings
+    return {
+        "format": FORMAT,
+        "task": task_name(s),
+        "settings": settings_to_dict(s),
+        "index": index,
+        "batch_size": result.batch_size,
+        "prior_seed": result.prior_seeds[index],
+        "decoder_seed": result.decoder_seeds[index],
+        "model": result.model,
+        "versions": {p: _version(p) for p in ("kandinsky-lab", "diffusers", "transformers", "torch")},
+    }
+
+
+def parameters_text(result: Result, index: int) -> str:
+    """The A1111-style `parameters` text."""
+    s = result.settings
+    if isinstance(s, Interpolation):
+        prompt = " + ".join(f"{w:g}*" + (i if isinstance(i, str) else "<image>") for i, w in zip(s.items, s.weights))
+    else:
+        prompt = s.prompt
+    fields = {
+        "Steps": s.steps,
+        "Sampler": "DDPM",
+        "CFG scale": s.guidance_scale,
+        "Seed": result.decoder_seeds[index],
+        "Size": f"{s.width}x{s.height}",
+        "Model": result.model,
+        "Prior steps": s.prior_steps,
+        "Prior CFG scale": s.prior_guidance_scale,
+        "Prior seed": result.prior_seeds[index],
+    }
+    if isinstance(s, ImageToImage):
+        fields["Denoising strength"] = s.strength
+    if isinstance(s, Interpolation):
+        fields["Interpolation"] = s.mode
+    lines = [prompt]
+    if s.negative_prompt:
+        lines.append(f"Negative prompt: {s.negative_prompt}")
+    lines.append(", ".join(f"{k}: {v}" for k, v in fields.items()))
+    return "\n".join(lines)
+
+
+def save_image(result: Result, index: int, folder: str | os.PathLike, stem: str | None = None) -> Path:
+    """Write image `index` of `result` as a new PNG in `folder`; returns its path. Never overwrites."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    info = PngInfo()
+    info.add_text("parameters", parameters_text(result, index))
+    info.add_text(CHUNK, json.dumps(record(result, index)))
+    stem = slug(stem if stem is not None else _title(result.settings))
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".partial-", suffix=".png", delete=False) as tmp:
+        result.images[index].save(tmp, format="PNG", pnginfo=info)
+    try:
+        number = _next_number(folder)
+        while True:
+            path = folder / f"{number:05d}-{stem}.png"
+            try:
+                os.link(tmp.name, path)  # fails if the name is taken: nothing is overwritten
+                return path
+            except FileExistsError:
+                number += 1
+    finally:
+        os.unlink(tmp.name)
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    with PIL.Image.open(path) as im:
+        text = im.text.get(CHUNK) if hasattr(im, "text") else None
+    if text is None:
+        raise ValueError(f"{path} has no {CHUNK} metadata (was it saved by kandinsky_lab.save_image?)")
+    data = json.loads(text)
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{path}: metadata format {data.get('format')} is not supported (expected {FORMAT})")
+    return data
+
+
+def load_settings(path: str | os.PathLike, images=()):
+    """(settings, index, batch_size) recorded in a PNG saved by `save_image`."""
+    data = read_record(path)
+    return settings_from_dict(data["task"], data["settings"], images), data["index"], data["batch_size"]
+
+
+def regenerate(kit: Kit, path: str | os.PathLike, images=()) -> PIL.Image.Image:
+    """Make the picture in `path` again from its metadata."""
+    settings, index, batch_size = load_settings(path, images)
+    result = run(kit, settings, batch_size=batch_size)
+    return result.images[index]
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe stem: letters, digits and dashes only (no path separators, no dots)."""
+    text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return text[:limit].strip("-") or "image"
+
+
+def _title(settings) -> str:
+    if isinstance(settings, Interpolation):
+        return "mix-" + "-".join(i for i in settings.items if isinstance(i, str))
+    return settings.prompt
+
+
+def _next_number(folder: Path) -> int:
+    numbers = [int(m.group(1)) for p in folder.glob("*.png") if (m := re.match(r"(\d{5,})-", p.name))]
+    return max(numbers, default=0) + 1
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None

@@ -1,0 +1,96 @@
+"""Watching and stopping a generation step by step: step events, a Stop signal, a progress bar.
+
+Kandinsky 2.2 pipelines call `callback_on_step_end(pipe, i, t, tensors)` after every denoising step
+of both stages (the prior and the decoder). The kit turns that into one `StepEvent` for whoever is
+listening, and stops a run by raising `Interrupted` from the callback: the 2.2 pipelines have no
+`interrupt` flag, and an exception is the only way out of their loop that wastes no further step.
+
+    stop = StopSignal()                  # in a widget: a Stop button calls stop.set()
+    result = text_to_image(kit, settings, on_step=ProgressBar(), stop=stop)
+"""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One finished denoising step. `latents` are the stage's current latents, after the step."""
+
+    stage: str  # "prior" (CLIP image embedding) or "decoder" (image latents)
+    step: int  # 1-based, in the current stage
+    total: int  # steps the current stage will take
+    timestep: int  # the scheduler's timestep, 999 … 0
+    latents: torch.Tensor  # prior: (B, D); decoder: (B, 4, h, w)
+    batch: int  # 1-based index of the batch of images being made
+    batches: int  # how many batches this call makes
+
+
+class Interrupted(Exception):
+    """Raised inside a pipeline to stop it; the kit catches it and keeps finished images."""
+
+    def __init__(self, stage: str, step: int):
+        super().__init__(f"stopped during the {stage} at step {step}")
+        self.stage = stage
+        self.step = step
+
+
+class StopSignal:
+    """A thread-safe flag: `set()` from anywhere (a button, another thread); the run stops after the current step."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+OnStep = Callable[[StepEvent], None]
+
+
+def pipeline_callback(stage: str, total: int, batch: int, batches: int, on_step: OnStep | None, stop: StopSignal | None):
+    """A `callback_on_step_end` for a diffusers pipeline that reports each step and honours `stop`."""
+    if stop is not None and stop.is_set():
+        raise Interrupted(stage, 0)
+
+    def callback(pipe, i, t, tensors):
+        if on_step is not None:
+            on_step(StepEvent(stage, i + 1, total, int(t), tensors["latents"], batch, batches))
+        if stop is not None and stop.is_set():
+            raise Interrupted(stage, i + 1)
+        return {}
+
+    return callback
+
+
+class ProgressBar:
+    """An `on_step` that shows one tqdm bar per stage (works in notebooks and terminals)."""
+
+    def __init__(self):
+        self._bar = None
+        self._key = None
+
+    def __call__(self, event: StepEvent) -> None:
+        key = (event.stage, event.batch)
+        if key != self._key:
+            self.close()
+            label = event.stage if event.batches == 1 else f"{event.stage} {event.batch}/{event.batches}"
+            self._bar, self._key = tqdm(total=event.total, desc=label, leave=False), key
+        self._bar.update(1)
+        if event.step == event.total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar, self._key = None, None

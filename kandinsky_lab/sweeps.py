@@ -1,0 +1,137 @@
+"""X/Y sweeps: vary one or two settings over a list of values and see every combination in a grid.
+
+    sw = sweep(kit, kl.TextToImage(prompt="a red circle"),
+               x=("guidance_scale", [1.0, 4.0, 8.0]), y=("steps", [10, 25, 50]))
+    sw.grid                     # labelled PIL image
+    sw.cells[row][col].image    # one picture, sw.cells[row][col].result has its settings
+
+Any field of the settings works as an axis (guidance, steps, strength, seed, weights, mode, …).
+Work is shared where the model allows it: the prior runs once per distinct prompt/prior setting
+(the Kit remembers embeddings), and cells that differ only in `seed` (consecutive values) are made
+in one batched decoder call.
+"""
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import PIL.Image
+
+from .generate import Result, run
+from .grids import image_grid
+from .kit import Kit
+from .settings import Sampling
+from .steps import OnStep, StopSignal
+
+
+@dataclass
+class Cell:
+    result: Result  # the call that made this picture (possibly shared by cells of a seed batch)
+    index: int  # which of result.images
+
+    @property
+    def image(self) -> PIL.Image.Image:
+        return self.result.images[self.index]
+
+
+@dataclass
+class Sweep:
+    x: tuple[str, list]
+    y: tuple[str, list] | None
+    cells: list[list[Cell | None]]  # [row][col]; None where a stop came first
+    grid: PIL.Image.Image
+    prior_runs: int  # prior calls this sweep made
+    decoder_calls: int  # decoder calls this sweep made
+    interrupted: str | None = None
+
+
+SHORT_NAMES = {
+    "guidance_scale": "CFG",
+    "prior_guidance_scale": "prior CFG",
+    "prior_steps": "prior steps",
+    "decoder_seed": "decoder seed",
+    "normalize_weights": "normalize",
+}
+
+
+def label(name: str, value) -> str:
+    """`name=value` for a grid label, with short names for long settings and compact numbers."""
+    name = SHORT_NAMES.get(name, name)
+    if isinstance(value, float):
+        text = f"{value:g}"
+    elif isinstance(value, PIL.Image.Image):
+        text = f"image {value.width}x{value.height}"
+    elif isinstance(value, (tuple, list)):
+        text = "(" + ", ".join(label("", v) for v in value) + ")"
+    else:
+        text = str(value)
+    return f"{name}={text}" if name else text
+
+
+def sweep(
+    kit: Kit,
+    settings: Sampling,
+    x: tuple[str, Sequence],
+    y: tuple[str, Sequence] | None = None,
+    *,
+    title: str | None = None,
+    on_step: OnStep | None = None,
+    stop: StopSignal | None = None,
+) -> Sweep:
+    """Run every (y, x) combination of `settings` with one image per cell; see the module docstring."""
+    fields = {f.name for f in dataclasses.fields(settings)}
+    axes = [x] if y is None else [x, y]
+    for name, values in axes:
+        if name not in fields or name == "num_images":
+            raise ValueError(f"cannot sweep {name!r}: choose one of {sorted(fields - {'num_images'})}")
+        if len(values) == 0:
+            raise ValueError(f"the {name!r} axis has no values")
+    if y is not None and x[0] == y[0]:
+        raise ValueError(f"x and y both sweep {x[0]!r}")
+    ys = [None] if y is None else list(y[1])
+    plan = [
+        [dataclasses.replace(settings, num_images=1, **{x[0]: xv, **({} if y is None else {y[0]: yv})}) for xv in x[1]]
+        for yv in ys
+    ]
+    cells: list[list[Cell | None]] = [[None] * len(x[1]) for _ in ys]
+    prior_before, calls, interrupted = kit.prior_runs, 0, None
+    for group in _seed_batches(plan):
+        (r0, c0), first = group[0], plan[group[0][0]][group[0][1]]
+        result = run(kit, dataclasses.replace(first, num_images=len(group)), on_step=on_step, stop=stop)
+        calls += 1
+        for i, (r, c) in enumerate(group[: len(result.images)]):
+            cells[r][c] = Cell(result, i)
+        if result.interrupted:
+            interrupted = result.interrupted
+            break
+    grid = image_grid(
+        [[cell.image if cell else None for cell in row] for row in cells],
+        row_labels=None if y is None else [label(y[0], v) for v in ys],
+        col_labels=[label(x[0], v) for v in x[1]],
+        title=title,
+    )
+    return Sweep((x[0], list(x[1])), None if y is None else (y[0], ys), cells, grid, kit.prior_runs - prior_before, calls, interrupted)
+
+
+def _seed_batches(plan: list[list[Sampling]]) -> list[list[tuple[int, int]]]:
+    """Cells grouped so that each group is one call: same settings but for consecutive seeds.
+
+    Each group is ordered by seed, so image i of the call is the cell at group[i].
+    """
+    groups: list[tuple[Sampling, list[tuple[int, int]]]] = []
+    for r, row in enumerate(plan):
+        for c, s in enumerate(row):
+            key = dataclasses.replace(s, seed=0)
+            for other_key, members in groups:
+                if s.decoder_seed is None and other_key == key and _extends(plan, members, s.seed):
+                    members.append((r, c))
+                    break
+            else:
+                groups.append((key, [(r, c)]))
+    return [members for _, members in groups]
+
+
+def _extends(plan, members, seed: int) -> bool:
+    """Whether `seed` continues the run of seeds in `members` (so the batch stays seed, seed+1, …)."""
+    last = plan[members[-1][0]][members[-1][1]].seed
+    return seed == last + 1
