@@ -27,7 +27,7 @@ INFO_FILE = "kandinsky_lab.json"  # written beside prior/ and decoder/ by Kit.sa
 CACHE_ENTRIES = 512  # prior outputs kept: each is a few KB (one embedding per seed)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Kit:
     prior: KandinskyV22PriorPipeline
     decoder: KandinskyV22Pipeline
@@ -84,6 +84,6 @@ class Kit:
         modules = {**self.prior.components, **self.decoder.components}
         return {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items() if isinstance(m, torch.nn.Module)}
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         offload = f", offload={self.offload}" if self.offload else ""
         return f"Kit(source={self.source!r}, device={self.device}, dtype={str(self.dtype).removeprefix('torch.')}{offload})"

@@ -18,8 +18,10 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+import diffusers
 import torch
 from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
+from packaging.version import Version
 
 from . import devices
 from .kit import INFO_FILE, Kit
@@ -33,6 +35,8 @@ OFFLINE_SOURCES = ("tiny",)
 TINY_SIZE = 64
 FOLDER_SIZE = 512  # diffusers' pipeline default, for folders saved without kandinsky_lab.json
 HUB_TIMEOUT_S = 5.0
+# diffusers 0.42 renamed from_pretrained's `torch_dtype` to `dtype` (the old name warns).
+DTYPE_ARG = "dtype" if Version(diffusers.__version__) >= Version("0.42") else "torch_dtype"
 
 
 class SourceError(ValueError):
@@ -82,8 +86,9 @@ def load(
 
 def _from_pretrained(prior_ref, decoder_ref, dtype: torch.dtype, **options):
     """The one loading path for hub ids and folders: safetensors only, never remote code."""
-    prior = KandinskyV22PriorPipeline.from_pretrained(prior_ref, torch_dtype=dtype, use_safetensors=True, **options)
-    decoder = KandinskyV22Pipeline.from_pretrained(decoder_ref, torch_dtype=dtype, use_safetensors=True, **options)
+    options = {DTYPE_ARG: dtype, "use_safetensors": True, **options}
+    prior = KandinskyV22PriorPipeline.from_pretrained(prior_ref, **options)
+    decoder = KandinskyV22Pipeline.from_pretrained(decoder_ref, **options)
     prior.set_progress_bar_config(disable=True)
     decoder.set_progress_bar_config(disable=True)
     return prior, decoder

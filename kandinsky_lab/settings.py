@@ -23,7 +23,7 @@ class Sampling:
     """Settings shared by every task: the two diffusion stages, the picture size, seeds."""
 
     prior_guidance_scale: float = 4.0  # classifier-free guidance of the prior; <= 1 turns it off
-    prior_steps: int = 25  # denoising steps of the prior (text embedding -> CLIP image embedding)
+    prior_steps: int = 25  # denoising steps of the prior (text embedding -> CLIP image embedding), >= 2
     guidance_scale: float = 4.0  # classifier-free guidance of the decoder; <= 1 turns it off
     steps: int = 50  # denoising steps of the decoder (UNet on MoVQ latents)
     height: int | None = None  # pixels; None: the model's default size
@@ -69,10 +69,11 @@ class Interpolation(Sampling):
 
 def check_sampling(s: Sampling) -> None:
     """Raise ValueError naming the first field whose value cannot work."""
-    for name in ("prior_steps", "steps", "num_images"):
+    # The prior's UnCLIPScheduler spaces its timesteps by (1000 - 1) / (steps - 1): it needs 2 or more.
+    for name, least in (("prior_steps", 2), ("steps", 1), ("num_images", 1)):
         value = getattr(s, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
     for name in ("prior_guidance_scale", "guidance_scale"):
         value = getattr(s, name)
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

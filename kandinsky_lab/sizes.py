@@ -40,10 +40,10 @@ def check_size(height: int, width: int, multiple: int, max_side: int = MAX_SIDE)
 
 
 def fit_size(image: PIL.Image.Image, multiple: int, max_side: int = MAX_SIDE) -> tuple[int, int]:
-    """The valid (height, width) closest to an image's own size, keeping within `max_side`."""
+    """The valid (height, width) closest to an image's own size (halves round up), within `max_side`."""
     width, height = image.size
     scale = min(1.0, max_side / max(width, height))
-    snap = lambda v: min(max_side // multiple * multiple, max(multiple, round(v * scale / multiple) * multiple))
+    snap = lambda v: min(max_side // multiple * multiple, max(multiple, int(v * scale / multiple + 0.5) * multiple))
     return snap(height), snap(width)
 
 

@@ -25,13 +25,17 @@ from diffusers import (
     VQModel,
 )
 from transformers import (
-    CLIPImageProcessor,
     CLIPTextConfig,
     CLIPTextModelWithProjection,
     CLIPTokenizer,
     CLIPVisionConfig,
     CLIPVisionModelWithProjection,
 )
+
+try:  # transformers >= 5 without torchvision: the PIL processor, named so no fallback warning is printed
+    from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+except ImportError:
+    from transformers import CLIPImageProcessor
 
 EMBED_DIM = 32  # CLIP projection size = prior embedding size = UNet image-embedding size
 MAX_TOKENS = 77  # tokenizer model_max_length = text positions = prior num_embeddings, as in the real model

@@ -1,0 +1,28 @@
+"""Shared fixtures: one tiny Kit for the session, and a tiny model saved to a folder."""
+
+import os
+
+os.environ.setdefault("KANDINSKY_LAB_SOURCE", "tiny")
+
+import pytest
+
+import kandinsky_lab as kl
+
+FAST = dict(prior_steps=2, steps=3)  # settings that keep a tiny run in tens of milliseconds
+
+
+@pytest.fixture(scope="session")
+def kit():
+    return kl.load("tiny", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory, kit):
+    """The tiny model written by save_pretrained, as a hub download or a user's folder would be laid out."""
+    return kit.save(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def fresh_kit():
+    """A Kit of its own, for tests that count prior runs or fill the cache."""
+    return kl.load("tiny", device="cpu")

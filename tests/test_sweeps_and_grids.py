@@ -1,0 +1,82 @@
+"""Grids and X/Y sweeps: labels, shapes, shared prior work and seed batching."""
+
+import numpy as np
+import PIL.Image
+import pytest
+
+import kandinsky_lab as kl
+
+from .conftest import FAST
+
+
+def test_grid_places_cells_and_labels():
+    red, blue = PIL.Image.new("RGB", (64, 64), "red"), PIL.Image.new("RGB", (64, 64), "blue")
+    grid = kl.image_grid([[red, blue], [blue, None]], row_labels=["r0", "r1"], col_labels=["c0", "c1"], title="t")
+    assert grid.mode == "RGB"
+    px = np.asarray(grid)
+    # Cells are enlarged to 128 px; the four cells hold red, blue, blue and the grey of a missing cell.
+    reds = (px[..., 0] == 255) & (px[..., 1] == 0) & (px[..., 2] == 0)
+    blues = (px[..., 0] == 0) & (px[..., 1] == 0) & (px[..., 2] == 255)
+    greys = (px == 200).all(-1)
+    assert reds.sum() == 128 * 128 and blues.sum() == 2 * 128 * 128 and greys.sum() == 128 * 128
+    # Labels leave ink (dark pixels) outside the cells: above the columns and left of the rows.
+    ink = px.sum(-1) < 200
+    assert ink[:, : np.argmax(reds.any(0))].any() and ink[: np.argmax(reds.any(1))].any()
+
+
+def test_grid_refuses_mismatched_labels():
+    im = PIL.Image.new("RGB", (8, 8))
+    with pytest.raises(ValueError, match="col_labels has 1 labels for 2 cols"):
+        kl.image_grid([[im, im]], col_labels=["a"])
+
+
+def test_decoder_sweep_runs_the_prior_once(fresh_kit):
+    s = kl.TextToImage(prompt="a red circle", **FAST)
+    sw = kl.sweep(fresh_kit, s, x=("guidance_scale", [1.0, 4.0, 8.0]), y=("steps", [2, 3, 4]), title="guidance x steps")
+    assert sw.prior_runs == 1 and fresh_kit.prior_runs == 1
+    assert sw.decoder_calls == 9
+    assert [[c.result.settings.guidance_scale for c in row] for row in sw.cells] == [[1.0, 4.0, 8.0]] * 3
+    assert [row[0].result.settings.steps for row in sw.cells] == [2, 3, 4]
+    assert sw.grid.size[0] > 3 * 128 and sw.grid.size[1] > 3 * 128
+
+
+def test_seed_axis_is_batched_and_matches_a_batched_run(fresh_kit):
+    s = kl.TextToImage(prompt="a", **FAST)
+    sw = kl.sweep(fresh_kit, s, x=("seed", [0, 1, 2, 3]), y=("guidance_scale", [1.0, 4.0]))
+    assert sw.decoder_calls == 2  # one batched decoder call per row
+    assert fresh_kit.prior_runs == 4  # one prior run per seed, shared by both rows
+    batch = kl.text_to_image(fresh_kit, kl.TextToImage(prompt="a", num_images=4, guidance_scale=4.0, **FAST))
+    for cell, image in zip(sw.cells[1], batch.images):
+        assert np.array_equal(np.asarray(cell.image), np.asarray(image))
+
+
+def test_strength_by_seed_and_weight_by_seed_sweeps(kit):
+    img = PIL.Image.new("RGB", (64, 64), "green")
+    sw = kl.sweep(kit, kl.ImageToImage(prompt="a", image=img, **FAST), x=("strength", [0.4, 0.8]), y=("seed", [0, 1]))
+    assert [[c.result.settings.strength for c in row] for row in sw.cells] == [[0.4, 0.8], [0.4, 0.8]]
+    mix = kl.Interpolation(items=("a cat", img), weights=(1, 0), **FAST)
+    sw = kl.sweep(kit, mix, x=("weights", [(1, 0), (0.5, 0.5), (0, 1)]), y=("seed", [0, 1]))
+    assert sw.grid is not None and len(sw.cells) == 2 and len(sw.cells[0]) == 3
+
+
+def test_stopped_sweep_keeps_the_finished_cells(fresh_kit):
+    stop = kl.StopSignal()
+    done = []
+
+    def on_step(e):
+        if e.stage == "decoder" and e.step == e.total:
+            done.append(e)
+            if len(done) == 2:
+                stop.set()
+
+    sw = kl.sweep(fresh_kit, kl.TextToImage(prompt="a", **FAST), x=("steps", [2, 3, 4]), on_step=on_step, stop=stop)
+    assert sw.interrupted is not None
+    assert [c is not None for c in sw.cells[0]] == [True, False, False]
+
+
+def test_unknown_or_repeated_axes_are_refused(kit):
+    s = kl.TextToImage(prompt="a", **FAST)
+    with pytest.raises(ValueError, match="cannot sweep 'cfg'"):
+        kl.sweep(kit, s, x=("cfg", [1, 2]))
+    with pytest.raises(ValueError, match="x and y both sweep 'steps'"):
+        kl.sweep(kit, s, x=("steps", [2]), y=("steps", [3]))
