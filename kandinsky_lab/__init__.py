@@ -20,5 +20,6 @@ from .settings import ImageToImage, Interpolation, Sampling, TextToImage
 from .sizes import check_size, fit_size
 from .steps import Interrupted, ProgressBar, StepEvent, StopSignal
 from .sweeps import Sweep, sweep
+from .tour import architecture, shapes
 
 __version__ = "0.1.0"

@@ -1,0 +1,105 @@
+"""The project around the package: dependency lists, README commands, CI entry point, notebooks, the lab."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def requirement_names(specs):
+    return sorted(re.split(r"[<>=!~ \[;]", s, maxsplit=1)[0].lower() for s in specs)
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = lines.index("  - pip:")
+    pip_section = [l.strip()[2:] for l in lines[start + 1 :] if l.strip().startswith("- ")]
+    assert sorted(pip_section) == sorted(wanted)  # same names *and* same version bounds
+    assert requirement_names(pip_section) == requirement_names(wanted)
+
+
+def test_core_dependencies_are_declared():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = set(requirement_names(project["dependencies"] + project["optional-dependencies"]["test"]))
+    core = {"jupyterlab", "ipywidgets", "diffusers", "transformers", "accelerate", "torch", "matplotlib", "pillow", "nbval"}
+    assert core <= names
+
+
+def readme_commands():
+    readme = (ROOT / "README.md").read_text()
+    return re.findall(r"^\s*(make \w+)\s*$", readme, flags=re.M)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    assert "make lab" in readme_commands() and "make test" in readme_commands()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "make test" in [line.strip() for line in ci]
+
+
+def test_notebooks_are_stored_without_outputs():
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell.get("outputs") == [] and cell.get("execution_count") is None, path.name
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_main_command_serves_the_notebooks_in_jupyterlab(tmp_path):
+    port, token = free_port(), "kit-test-token"
+    env = {
+        **os.environ,
+        "JUPYTER_TOKEN": token,
+        "LAB_NO_BROWSER": "1",
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "lab", f"LAB_PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        listing, deadline = None, time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                url = f"http://127.0.0.1:{port}/api/contents?token={token}"
+                listing = json.load(urllib.request.urlopen(url, timeout=5))
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert listing is not None, proc.stderr.read().decode()[-3000:] if proc.poll() is not None else "no answer"
+        names = {item["name"] for item in listing["content"]}
+        assert {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} <= names
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10).read().decode()
+        assert "JupyterLab" in page
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
