@@ -68,17 +68,22 @@ def build_tokenizer(model_max_length: int = MAX_TOKENS) -> CLIPTokenizer:
         return CLIPTokenizer.from_pretrained(folder)
 
 
-def build_prior() -> KandinskyV22PriorPipeline:
-    """The prior side: text encoder, image encoder and the PriorTransformer that maps one to the other."""
+def build_prior(
+    dim: int = EMBED_DIM, text_layers: int = 2, vision_hidden: int = EMBED_DIM, vision_layers: int = 2, prior_layers: int = 1
+) -> KandinskyV22PriorPipeline:
+    """The prior side: text encoder, image encoder and the PriorTransformer that maps one to the other.
+
+    `dim` is the shared embedding size (1280 in the real model); the defaults make "tiny".
+    """
     tokenizer = build_tokenizer()
     text_encoder = CLIPTextModelWithProjection(
         CLIPTextConfig(
             vocab_size=len(tokenizer),
-            hidden_size=EMBED_DIM,
-            projection_dim=EMBED_DIM,
-            intermediate_size=37,
+            hidden_size=dim,
+            projection_dim=dim,
+            intermediate_size=37 if dim == EMBED_DIM else 4 * dim,
             num_attention_heads=4,
-            num_hidden_layers=2,
+            num_hidden_layers=text_layers,
             max_position_embeddings=MAX_TOKENS,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
@@ -87,11 +92,11 @@ def build_prior() -> KandinskyV22PriorPipeline:
     )
     image_encoder = CLIPVisionModelWithProjection(
         CLIPVisionConfig(
-            hidden_size=EMBED_DIM,
-            projection_dim=EMBED_DIM,
-            intermediate_size=37,
+            hidden_size=vision_hidden,
+            projection_dim=dim,
+            intermediate_size=37 if vision_hidden == EMBED_DIM else 4 * vision_hidden,
             num_attention_heads=4,
-            num_hidden_layers=2,
+            num_hidden_layers=vision_layers,
             image_size=CLIP_IMAGE_SIZE,
             patch_size=32,
             num_channels=3,
@@ -108,14 +113,14 @@ def build_prior() -> KandinskyV22PriorPipeline:
         resample=3,
     )
     prior = PriorTransformer(
-        num_attention_heads=2,
-        attention_head_dim=12,
-        embedding_dim=EMBED_DIM,
-        num_layers=1,
+        num_attention_heads=2 if dim == EMBED_DIM else 8,
+        attention_head_dim=12 if dim == EMBED_DIM else dim // 8,
+        embedding_dim=dim,
+        num_layers=prior_layers,
         num_embeddings=MAX_TOKENS,
     )
     # The real prior is trained with normalised embeddings; random clip_std of 0 would collapse outputs.
-    prior.clip_std = torch.nn.Parameter(torch.ones(1, EMBED_DIM))
+    prior.clip_std = torch.nn.Parameter(torch.ones(1, dim))
     scheduler = UnCLIPScheduler(
         variance_type="fixed_small_log",
         prediction_type="sample",
@@ -133,27 +138,35 @@ def build_prior() -> KandinskyV22PriorPipeline:
     )
 
 
-def build_decoder() -> KandinskyV22Pipeline:
-    """The decoder side: a UNet conditioned on image embeddings, and MoVQ to turn latents into pixels."""
+def build_decoder(
+    dim: int = EMBED_DIM,
+    unet_channels: tuple[int, ...] = (32, 64),
+    movq_channels: tuple[int, ...] = (32, 64),
+    unet_head_dim: int = 4,
+) -> KandinskyV22Pipeline:
+    """The decoder side: a UNet conditioned on image embeddings, and MoVQ to turn latents into pixels.
+
+    MoVQ downscales by 2 per extra entry of `movq_channels` (the real model: 4 entries, factor 8).
+    """
     unet = UNet2DConditionModel(
         in_channels=4,
         out_channels=8,  # noise and learned variance; the pipeline splits them
         addition_embed_type="image",
-        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
-        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
+        down_block_types=("ResnetDownsampleBlock2D",) + ("SimpleCrossAttnDownBlock2D",) * (len(unet_channels) - 1),
+        up_block_types=("SimpleCrossAttnUpBlock2D",) * (len(unet_channels) - 1) + ("ResnetUpsampleBlock2D",),
         mid_block_type="UNetMidBlock2DSimpleCrossAttn",
-        block_out_channels=(32, 64),
+        block_out_channels=unet_channels,
         layers_per_block=1,
-        encoder_hid_dim=EMBED_DIM,
+        encoder_hid_dim=dim,
         encoder_hid_dim_type="image_proj",
-        cross_attention_dim=EMBED_DIM,
-        attention_head_dim=4,
+        cross_attention_dim=dim,
+        attention_head_dim=unet_head_dim,
         resnet_time_scale_shift="scale_shift",
         class_embed_type=None,
     )
     movq = VQModel(
-        block_out_channels=[32, 64],
-        down_block_types=["DownEncoderBlock2D", "AttnDownEncoderBlock2D"],
+        block_out_channels=list(movq_channels),
+        down_block_types=["DownEncoderBlock2D"] * (len(movq_channels) - 1) + ["AttnDownEncoderBlock2D"],
         in_channels=3,
         latent_channels=4,
         layers_per_block=1,
@@ -161,7 +174,7 @@ def build_decoder() -> KandinskyV22Pipeline:
         norm_type="spatial",
         num_vq_embeddings=12,
         out_channels=3,
-        up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D"],
+        up_block_types=["AttnUpDecoderBlock2D"] + ["UpDecoderBlock2D"] * (len(movq_channels) - 1),
         vq_embed_dim=4,
     )
     scheduler = DDPMScheduler(

@@ -1,0 +1,134 @@
+"""`python -m benchmarks.run` (`make bench`): measure the kit against raw diffusers and the model card.
+
+Writes benchmarks/results.md. Every ratio is measured side by side in this one run, on this machine:
+    (a) time: the kit's text_to_image vs the same prior + decoder calls made on diffusers directly,
+        same model, same settings, same seeds, alternating, median of REPEATS each
+    (b) memory: one process running all three tasks through the kit vs one running the model card's
+        three snippets (three separate loads), each in a fresh process, on a ~760 MB model folder
+    (c) prior calls made by a 3x3 decoder sweep (guidance x steps)
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+import kandinsky_lab as kl
+from benchmarks.models import SIZE, save_large, weight_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results.md"
+REPEATS = 7
+SETTINGS = kl.TextToImage(prompt="a red circle on a blue background", prior_steps=10, steps=10, height=SIZE, width=SIZE, seed=1)
+
+
+def raw_diffusers(kit: kl.Kit, s: kl.TextToImage):
+    """What a user of diffusers writes for the same picture: prior, then decoder, each with a CPU generator."""
+    prior = kit.prior(
+        s.prompt,
+        num_inference_steps=s.prior_steps,
+        guidance_scale=s.prior_guidance_scale,
+        generator=torch.Generator("cpu").manual_seed(s.seed),
+    )
+    return kit.decoder(
+        image_embeds=prior.image_embeds,
+        negative_image_embeds=prior.negative_image_embeds,
+        height=s.height,
+        width=s.width,
+        num_inference_steps=s.steps,
+        guidance_scale=s.guidance_scale,
+        generator=torch.Generator("cpu").manual_seed(s.seed),
+    ).images
+
+
+def through_kit(kit: kl.Kit, s: kl.TextToImage):
+    kit.cache.clear()  # the same work: no remembered prior output
+    return kl.text_to_image(kit, s).images
+
+
+def time_ratio(kit: kl.Kit) -> dict:
+    through_kit(kit, SETTINGS), raw_diffusers(kit, SETTINGS)  # warm-up
+    times = {"kit": [], "raw": []}
+    for i in range(REPEATS):
+        order = [("kit", through_kit), ("raw", raw_diffusers)]
+        for name, fn in order if i % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            fn(kit, SETTINGS)
+            times[name].append(time.perf_counter() - start)
+    kit_s, raw_s = statistics.median(times["kit"]), statistics.median(times["raw"])
+    same = [im.tobytes() for im in through_kit(kit, SETTINGS)] == [im.tobytes() for im in raw_diffusers(kit, SETTINGS)]
+    return {"kit_s": kit_s, "raw_s": raw_s, "ratio": kit_s / raw_s, "same_pixels": same}
+
+
+def memory_ratio(folder: Path) -> dict:
+    out = {}
+    for way in ("kit", "card"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.memory", way, str(folder)], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        out[way] = json.loads(proc.stdout.strip().splitlines()[-1])["held"]
+    return {"kit_mb": out["kit"] / 2**20, "card_mb": out["card"] / 2**20, "ratio": out["kit"] / out["card"]}
+
+
+def sweep_prior_calls(kit: kl.Kit) -> dict:
+    kit.cache.clear()
+    s = kl.TextToImage(prompt="a red circle", prior_steps=10, steps=4, height=SIZE, width=SIZE)
+    sw = kl.sweep(kit, s, x=("guidance_scale", [1.0, 4.0, 8.0]), y=("steps", [2, 4, 6]))
+    return {"prior_calls": sw.prior_runs, "decoder_calls": sw.decoder_calls}
+
+
+def main() -> None:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_large(Path(tmp) / "bench-large")
+        sizes = weight_bytes(folder)
+        kit = kl.load(folder, device="cpu")
+        a = time_ratio(kit)
+        c = sweep_prior_calls(kit)
+        del kit
+        b = memory_ratio(folder)
+    total_mb = sum(sizes.values()) / 2**20
+    prior_share = sizes["prior"] / sum(sizes.values())
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (`python -m benchmarks.run`) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"in {time.perf_counter() - started:.0f} s.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU used; torch {torch.__version__}, "
+        f"Python {platform.python_version()}.",
+        "",
+        f"Model: random weights, Kandinsky 2.2 component classes, saved with `save_pretrained` "
+        f"({total_mb:.0f} MB of safetensors, prior side {prior_share:.0%} like the real model's ~7 : 3), "
+        f"{SIZE}x{SIZE} pixels.",
+        "",
+        "| figure | kit | reference | ratio | target |",
+        "| --- | --- | --- | --- | --- |",
+        f"| (a) text→image time, {SETTINGS.prior_steps} prior + {SETTINGS.steps} decoder steps, median of {REPEATS} "
+        f"| {a['kit_s']:.3f} s | raw diffusers {a['raw_s']:.3f} s | **{a['ratio']:.3f}** | ≤ 1.02 |",
+        f"| (b) memory held after text→image, image→image and interpolation (peak RSS − RSS after imports) "
+        f"| {b['kit_mb']:.0f} MB | model card's three loads {b['card_mb']:.0f} MB | **{b['ratio']:.3f}** | ≤ 0.45 |",
+        f"| (c) prior calls in a 3×3 decoder sweep (guidance × steps) "
+        f"| {c['prior_calls']} | one per cell: 9 | {c['prior_calls']}/9 | 1 |",
+        "",
+        f"(a) the kit and raw diffusers made the same pixels: {a['same_pixels']}. "
+        f"(c) the sweep made {c['decoder_calls']} decoder calls.",
+        "",
+        "GPU figures: `pytest -m gpu` (fp16 on CUDA, offload presets, peak GPU memory per preset) is skipped "
+        "without CUDA; no GPU was available for the run above.",
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
