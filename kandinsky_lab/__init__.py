@@ -10,7 +10,7 @@ One loaded `Kit` serves text→image, image→image and interpolation with a sin
 
 from .devices import OFFLOAD_PRESETS
 from .embeddings import Embeddings, clip_input, image_embedding, prompt_embeddings, zero_embedding
-from .generate import Result, image_to_image, interpolate, interpolation_embeddings, run, text_to_image
+from .generate import Result, image_to_image, interpolate, interpolation_embeddings, planned_size, run, text_to_image
 from .grids import image_grid, image_row
 from .kit import Kit
 from .loading import HUB_MODEL, SourceError, default_source, load
@@ -18,7 +18,7 @@ from .metadata import load_settings, read_record, regenerate, save_image
 from .mixing import mix
 from .settings import ImageToImage, Interpolation, Sampling, TextToImage
 from .sizes import check_size, fit_size
-from .steps import Interrupted, ProgressBar, StepEvent, StopSignal
+from .steps import Interrupted, Previews, ProgressBar, StepEvent, StopSignal, decoded_preview, latents_preview
 from .sweeps import Sweep, sweep
 from .tour import architecture, shapes
 

@@ -82,15 +82,11 @@ def image_to_image(
     With height/width None the image's own size is used, moved to the nearest valid size.
     """
     check_image_to_image(settings)
-    notes = []
-    if settings.height is None or settings.width is None:
-        height, width = fit_size(settings.image, kit.size_multiple)
-        settings = dataclasses.replace(settings, height=settings.height or height, width=settings.width or width)
-    settings = _with_size(kit, settings)
-    init, note = resize_to(settings.image, settings.height, settings.width)
-    notes += [note] if note else []
+    height, width = planned_size(kit, settings)
+    settings = dataclasses.replace(settings, height=height, width=width)
+    init, note = resize_to(settings.image, height, width)
     result = _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, init)
-    result.notes[:0] = notes
+    result.notes[:0] = [note] if note else []
     return result
 
 
@@ -134,6 +130,15 @@ def interpolation_embeddings(kit: Kit, settings: Interpolation, on_step=None, st
 
 def _prompt_embeds(kit: Kit, s: TextToImage, on_step, stop) -> Embeddings:
     return prompt_embeddings(kit, s.prompt, s.negative_prompt, s.prior_steps, s.prior_guidance_scale, s.prior_seeds(), on_step, stop)
+
+
+def planned_size(kit: Kit, settings: Sampling) -> tuple[int, int]:
+    """The (height, width) a task will render for `settings`, or ValueError saying why it cannot."""
+    if isinstance(settings, ImageToImage) and settings.image is not None and (settings.height is None or settings.width is None):
+        height, width = fit_size(settings.image, kit.size_multiple)
+        settings = dataclasses.replace(settings, height=settings.height or height, width=settings.width or width)
+    settings = _with_size(kit, settings)
+    return settings.height, settings.width
 
 
 def _with_size(kit: Kit, settings):

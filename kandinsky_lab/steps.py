@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+import PIL.Image
 import torch
 from tqdm.auto import tqdm
 
@@ -94,3 +96,40 @@ class ProgressBar:
         if self._bar is not None:
             self._bar.close()
         self._bar, self._key = None, None
+
+
+def latents_preview(latents: torch.Tensor) -> list[PIL.Image.Image]:
+    """A free look at decoder latents (B, C, h, w): their first three channels as RGB, each stretched to 0..255.
+
+    No model runs, so it costs nothing per step; the picture is small (latent size) and false-colour.
+    """
+    x = latents.detach().float().cpu()[:, :3]
+    low = x.amin(dim=(1, 2, 3), keepdim=True)
+    high = x.amax(dim=(1, 2, 3), keepdim=True)
+    x = ((x - low) / (high - low).clamp_min(1e-8) * 255).round().to(torch.uint8)
+    return [PIL.Image.fromarray(np.ascontiguousarray(im.permute(1, 2, 0).numpy())) for im in x]
+
+
+@torch.no_grad()
+def decoded_preview(movq, latents: torch.Tensor) -> list[PIL.Image.Image]:
+    """Decoder latents (B, C, h, w) through MoVQ to pixels, as the pipeline does at the end: the real look, one decoder pass."""
+    pixels = movq.decode(latents.to(movq.dtype), force_not_quantize=True).sample
+    pixels = ((pixels.float() * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    return [PIL.Image.fromarray(np.ascontiguousarray(im.permute(1, 2, 0).numpy())) for im in pixels]
+
+
+class Previews:
+    """An `on_step` that calls `show(images, event)` every `every` decoder steps (and at the last one).
+
+    `decode=False` shows `latents_preview` (free); `decode=True` runs MoVQ on the current latents
+    (pass the kit's `decoder.movq`), which shows the picture as it would be if denoising stopped here.
+    """
+
+    def __init__(self, show: Callable, every: int = 5, movq=None):
+        self.show, self.every, self.movq = show, every, movq
+
+    def __call__(self, event: StepEvent) -> None:
+        if event.stage != "decoder" or (event.step % self.every and event.step != event.total):
+            return
+        images = latents_preview(event.latents) if self.movq is None else decoded_preview(self.movq, event.latents)
+        self.show(images, event)

@@ -242,3 +242,31 @@ def test_decoder_settings_reuse_the_prior(fresh_kit):
 def test_bad_settings_are_refused_by_name(kit, settings, message):
     with pytest.raises(ValueError, match=message):
         kl.run(kit, settings)
+
+
+def test_planned_size_tells_what_will_be_rendered(kit):
+    assert kl.planned_size(kit, kl.TextToImage(prompt="a")) == (64, 64)
+    assert kl.planned_size(kit, kl.TextToImage(prompt="a", height=32, width=128)) == (32, 128)
+    photo = PIL.Image.new("RGB", (201, 98))
+    assert kl.planned_size(kit, kl.ImageToImage(prompt="a", image=photo)) == (100, 200)
+    with pytest.raises(ValueError, match="width=130 is not a multiple of 4: use 128 or 132"):
+        kl.planned_size(kit, kl.TextToImage(prompt="a", width=130))
+
+
+def test_previews_every_few_decoder_steps(kit):
+    seen = []
+    show = lambda images, event: seen.append((event.step, [im.size for im in images]))
+    s = kl.TextToImage(prompt="a", prior_steps=2, steps=5, num_images=2)
+    kl.text_to_image(kit, s, on_step=kl.Previews(show, every=2))
+    assert seen == [(2, [(32, 32)] * 2), (4, [(32, 32)] * 2), (5, [(32, 32)] * 2)]
+    seen.clear()
+    kl.text_to_image(kit, s, on_step=kl.Previews(show, every=5, movq=kit.decoder.movq))
+    assert seen == [(5, [(64, 64)] * 2)]
+
+
+def test_decoded_preview_of_the_last_step_is_the_picture(kit):
+    last = []
+    s = kl.TextToImage(prompt="a", **FAST)
+    result = kl.text_to_image(kit, s, on_step=lambda e: last.append(e.latents) if e.stage == "decoder" else None)
+    preview = kl.decoded_preview(kit.decoder.movq, last[-1])[0]
+    assert np.abs(pixels(preview) - pixels(result.images[0])).max() <= 1  # rounding vs diffusers' numpy_to_pil
