@@ -130,3 +130,11 @@ def check_interpolation(s: Interpolation) -> None:
     if not isinstance(s.negative_prompt, str):
         raise ValueError(f"negative_prompt must be a text, got {type(s.negative_prompt).__name__}")
 
+
+
+def check(settings: Sampling) -> None:
+    """Run the checks of the task `settings` belongs to (sizes are checked against a model: sizes.py)."""
+    for cls, checker in ((ImageToImage, check_image_to_image), (TextToImage, check_text), (Interpolation, check_interpolation)):
+        if isinstance(settings, cls):
+            return checker(settings)
+    raise TypeError(f"settings must be TextToImage, ImageToImage or Interpolation, got {type(settings).__name__}")

@@ -1,0 +1,60 @@
+"""Images from users: bytes (an upload) or a URL, opened into an RGB PIL image with a note of what was done.
+
+Pure functions, used by the widget panels and usable in any notebook:
+
+    image, note = open_image(data)          # bytes of a PNG/JPEG/…
+    image, note = fetch_image("https://…")  # http(s) only, with a timeout and a size cap
+"""
+
+import io
+import urllib.request
+from urllib.parse import urlparse
+
+import PIL.Image
+import PIL.ImageOps
+
+MAX_BYTES = 20 * 2**20  # the largest download or upload accepted
+TIMEOUT_S = 10.0
+
+
+def open_image(data: bytes, name: str = "the image") -> tuple[PIL.Image.Image, str | None]:
+    """Decode image bytes; apply EXIF rotation; convert to RGB (transparency onto white)."""
+    try:
+        image = PIL.Image.open(io.BytesIO(data))
+        image.load()
+    except (PIL.UnidentifiedImageError, OSError, ValueError) as error:
+        raise ValueError(f"{name} is not an image PIL can read ({error})") from None
+    notes = []
+    if getattr(image, "n_frames", 1) > 1:
+        notes.append(f"used the first of {image.n_frames} frames")
+    rotated = PIL.ImageOps.exif_transpose(image)
+    if rotated is not image and rotated.size != image.size:
+        notes.append("rotated as its EXIF data says")
+    image = rotated
+    if image.mode != "RGB":
+        if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            flat = PIL.Image.new("RGB", rgba.size, "white")
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            notes.append(f"put the {image.mode} image's transparent parts on white")
+            image = flat
+        else:
+            notes.append(f"converted {image.mode} to RGB")
+            image = image.convert("RGB")
+    return image, "; ".join(notes) or None
+
+
+def fetch_image(url: str, timeout: float = TIMEOUT_S, max_bytes: int = MAX_BYTES) -> tuple[PIL.Image.Image, str | None]:
+    """Download an image over http(s), refusing other schemes, slow servers and oversized answers."""
+    scheme = urlparse(url).scheme
+    if scheme not in ("http", "https"):
+        raise ValueError(f"only http:// and https:// URLs can be loaded, not {scheme or 'a bare path'!r}")
+    request = urllib.request.Request(url, headers={"User-Agent": "kandinsky-lab"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            data = response.read(max_bytes + 1)
+    except OSError as error:
+        raise ValueError(f"could not download {url}: {error}") from None
+    if len(data) > max_bytes:
+        raise ValueError(f"{url} is larger than {max_bytes // 2**20} MB")
+    return open_image(data, name=url)

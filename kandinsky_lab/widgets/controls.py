@@ -1,0 +1,222 @@
+"""Reusable controls: sampling sliders, a size picker, a seed with lock/randomise, an image input.
+
+Each control only reads and writes values: `values()` gives the settings fields it owns,
+`set_values(settings)` shows a settings object. Works with ipywidgets 7.7 (Colab) and 8 (JupyterLab).
+"""
+
+import io
+import math
+import random
+
+import ipywidgets as W
+import PIL.Image
+
+from ..images import fetch_image, open_image
+from ..kit import Kit
+from ..samples import sample, sample_names
+from ..settings import MAX_SEED
+
+ASPECTS = [("1:1", 1, 1), ("4:3", 4, 3), ("3:4", 3, 4), ("3:2", 3, 2), ("2:3", 2, 3), ("16:9", 16, 9), ("9:16", 9, 16)]
+SCALES = (1.0, 2 / 3, 4 / 3)  # of the model's default size: 768, 512, 1024 for Kandinsky 2.2
+WIDE = W.Layout(width="98%")
+SLIDER_STYLE = {"description_width": "140px"}
+
+
+def png_bytes(image: PIL.Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def size_options(default_size: int, multiple: int) -> list[tuple[str, tuple[int, int]]]:
+    """(label, (height, width)) for each aspect and scale, every side a valid multiple."""
+    options, seen = [], set()
+    snap = lambda v: max(multiple, int(v / multiple + 0.5) * multiple)
+    for scale in SCALES:
+        area = (default_size * scale) ** 2
+        for name, a, b in ASPECTS:
+            width, height = snap(math.sqrt(area * a / b)), snap(math.sqrt(area * b / a))
+            if (height, width) not in seen:
+                seen.add((height, width))
+                options.append((f"{width} × {height} ({name})", (height, width)))
+    return options
+
+
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """(name, bytes) of a FileUpload's value in either ipywidgets 7 (dict) or 8 (tuple of dicts) form."""
+    if isinstance(value, dict):
+        return [(name, bytes(f["content"])) for name, f in value.items()]
+    return [(f["name"], bytes(f["content"])) for f in value]
+
+
+def slider(kind, description: str, low, high, step, value):
+    return kind(value=value, min=low, max=high, step=step, description=description, style=SLIDER_STYLE, layout=WIDE, continuous_update=False)
+
+
+def set_slider(widget, value) -> None:
+    """Show `value` even if it lies outside the slider's range (a restored setting must not be clamped)."""
+    widget.max = max(widget.max, value)
+    widget.min = min(widget.min, value)
+    widget.value = value
+
+
+class SizePicker:
+    """A dropdown of valid sizes per aspect ratio; `allow_auto` adds "size of the input image" (None)."""
+
+    def __init__(self, kit: Kit, allow_auto: bool = False):
+        options = size_options(kit.default_size, kit.size_multiple)
+        if allow_auto:
+            options = [("size of the input image", None)] + options
+        self.dropdown = W.Dropdown(options=options, description="size (w × h)", style=SLIDER_STYLE, layout=WIDE)
+
+    @property
+    def value(self) -> tuple[int, int] | None:
+        return self.dropdown.value
+
+    def set(self, height: int | None, width: int | None) -> None:
+        if height is None or width is None:
+            if any(v is None for _, v in self.dropdown.options):
+                self.dropdown.value = None
+            return
+        if (height, width) not in [v for _, v in self.dropdown.options]:
+            self.dropdown.options = list(self.dropdown.options) + [(f"{width} × {height}", (height, width))]
+        self.dropdown.value = (height, width)
+
+
+class SeedControl:
+    """The seed, a "lock" (keep it between runs) and a button that rolls a new one."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = W.BoundedIntText(value=seed, min=0, max=MAX_SEED - 64, description="seed", style=SLIDER_STYLE)
+        self.lock = W.Checkbox(value=True, description="lock seed", indent=False, layout=W.Layout(width="110px"))
+        self.roll_button = W.Button(description="🎲 new seed", layout=W.Layout(width="120px"))
+        self.roll_button.on_click(lambda _: self.roll())
+        self.box = W.HBox([self.seed, self.lock, self.roll_button])
+
+    def roll(self) -> int:
+        self.seed.value = random.randrange(0, 2**32)
+        return self.seed.value
+
+    def before_run(self) -> None:
+        """An unlocked seed changes on every Generate (the seed used is shown, so it can be kept)."""
+        if not self.lock.value:
+            self.roll()
+
+
+class SamplingControls:
+    """Widgets for the fields of `Sampling`: both stages' guidance and steps, size, count, seed."""
+
+    def __init__(self, kit: Kit, allow_auto_size: bool = False):
+        self.prior_guidance = slider(W.FloatSlider, "prior guidance", 0.0, 20.0, 0.5, 4.0)
+        self.prior_steps = slider(W.IntSlider, "prior steps", 2, 100, 1, 25)
+        self.guidance = slider(W.FloatSlider, "decoder guidance", 0.0, 20.0, 0.5, 4.0)
+        self.steps = slider(W.IntSlider, "decoder steps", 1, 150, 1, 50)
+        self.size = SizePicker(kit, allow_auto=allow_auto_size)
+        self.num_images = slider(W.IntSlider, "images", 1, 8, 1, 1)
+        self.seed = SeedControl()
+        self.decoder_seed: int | None = None  # kept from restored settings; not shown
+        self.box = W.VBox(
+            [
+                W.HTML("<b>Prior</b> (text → CLIP image embedding)"),
+                self.prior_guidance,
+                self.prior_steps,
+                W.HTML("<b>Decoder</b> (embedding → picture)"),
+                self.guidance,
+                self.steps,
+                self.size.dropdown,
+                self.num_images,
+                self.seed.box,
+            ]
+        )
+
+    def values(self) -> dict:
+        height, width = self.size.value or (None, None)
+        return dict(
+            prior_guidance_scale=self.prior_guidance.value,
+            prior_steps=self.prior_steps.value,
+            guidance_scale=self.guidance.value,
+            steps=self.steps.value,
+            height=height,
+            width=width,
+            num_images=self.num_images.value,
+            seed=self.seed.seed.value,
+            decoder_seed=self.decoder_seed,
+        )
+
+    def set_values(self, s) -> None:
+        set_slider(self.prior_guidance, s.prior_guidance_scale)
+        set_slider(self.prior_steps, s.prior_steps)
+        set_slider(self.guidance, s.guidance_scale)
+        set_slider(self.steps, s.steps)
+        self.size.set(s.height, s.width)
+        set_slider(self.num_images, s.num_images)
+        self.seed.seed.value = s.seed
+        self.seed.lock.value = True  # a restored picture keeps its seed
+        self.decoder_seed = s.decoder_seed
+
+
+class ImageInput:
+    """Pick an image: upload a file, load a URL, a shipped sample, or (in the playground) the gallery."""
+
+    def __init__(self, description: str = "image", on_change=None):
+        self.image: PIL.Image.Image | None = None
+        self.on_change = on_change
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.url = W.Text(placeholder="https://…/picture.png", layout=W.Layout(width="260px"))
+        self.url_button = W.Button(description="load URL", layout=W.Layout(width="100px"))
+        self.samples = W.Dropdown(options=[("sample…", None)] + [(n, n) for n in sample_names()], layout=W.Layout(width="140px"))
+        self.gallery = W.Dropdown(options=[("gallery…", None)], layout=W.Layout(width="160px"))
+        self.thumbnail = W.Image(format="png", width="128")
+        self.note = W.HTML()
+        self.gallery_images: list[PIL.Image.Image] = []
+        self.upload.observe(self._on_upload, names="value")
+        self.url_button.on_click(self._on_url)
+        self.samples.observe(self._on_sample, names="value")
+        self.gallery.observe(self._on_gallery, names="value")
+        sources = W.HBox([self.upload, self.url, self.url_button, self.samples, self.gallery])
+        self.box = W.VBox([W.HTML(f"<b>{description}</b>"), sources, W.HBox([self.thumbnail, self.note])])
+
+    def set_image(self, image: PIL.Image.Image | None, note: str | None = None) -> None:
+        self.image = image
+        self.thumbnail.value = png_bytes(image) if image is not None else b""
+        size = f"{image.width} × {image.height}" if image is not None else "no image"
+        self.note.value = f"{size}" + (f"<br><i>{note}</i>" if note else "")
+        if self.on_change is not None:
+            self.on_change(image)
+
+    def show_error(self, message: str) -> None:
+        self.note.value = f"<span style='color:#b00020'>{message}</span>"
+
+    def set_gallery(self, images: list[PIL.Image.Image]) -> None:
+        self.gallery_images = list(images)
+        self.gallery.options = [("gallery…", None)] + [(f"#{i + 1}", i) for i in range(len(images))]
+
+    def _on_upload(self, change) -> None:
+        files = uploaded_files(change["new"])
+        if not files:
+            return
+        name, data = files[0]
+        try:
+            image, note = open_image(data, name=name)
+        except ValueError as error:
+            self.show_error(str(error))
+            return
+        self.set_image(image, f"uploaded {name}" + (f"; {note}" if note else ""))
+
+    def _on_url(self, _=None) -> None:
+        try:
+            image, note = fetch_image(self.url.value.strip())
+        except ValueError as error:
+            self.show_error(str(error))
+            return
+        self.set_image(image, "from URL" + (f"; {note}" if note else ""))
+
+    def _on_sample(self, change) -> None:
+        if change["new"] is not None:
+            self.set_image(sample(change["new"]), f"sample: {change['new']}")
+            self.samples.value = None
+
+    def _on_gallery(self, change) -> None:
+        if change["new"] is not None:
+            self.set_image(self.gallery_images[change["new"]], f"gallery #{change['new'] + 1}")
+            self.gallery.value = None

@@ -1,0 +1,47 @@
+"""The playground: the three panels in tabs, sharing one Kit and one history gallery.
+
+Restoring a picture from the gallery opens the tab of its task with its settings; "→ i2i" makes it
+the start image of image→image. Every image input can also pick from the gallery.
+"""
+
+import os
+
+import ipywidgets as W
+
+from ..kit import Kit
+from ..settings import ImageToImage, Interpolation
+from .gallery import HistoryGallery
+from .panels import ImageToImagePanel, InterpolationPanel, TextToImagePanel
+
+
+class Playground:
+    def __init__(self, kit: Kit, output_dir: str | os.PathLike | None = None):
+        self.gallery = HistoryGallery(output_dir, on_restore=self.restore, on_send=self.send_to_image_to_image)
+        self.text_to_image = TextToImagePanel(kit, on_result=self._on_result)
+        self.image_to_image = ImageToImagePanel(kit, on_result=self._on_result)
+        self.interpolation = InterpolationPanel(kit, on_result=self._on_result)
+        self.panels = [self.text_to_image, self.image_to_image, self.interpolation]
+        self.tabs = W.Tab(children=[p.widget for p in self.panels])
+        for i, name in enumerate(["text → image", "image → image", "interpolation"]):
+            self.tabs.set_title(i, name)
+        self.widget = W.VBox([self.tabs, self.gallery.box])
+        self.widget.add_class("kl-playground")
+
+    def _on_result(self, result) -> None:
+        self.gallery.add(result)
+        for panel in (self.image_to_image, self.interpolation):
+            panel.image_input.set_gallery(self.gallery.images)
+
+    def restore(self, settings) -> None:
+        index = 1 if isinstance(settings, ImageToImage) else 2 if isinstance(settings, Interpolation) else 0
+        self.panels[index].set_settings(settings)
+        self.tabs.selected_index = index
+
+    def send_to_image_to_image(self, image) -> None:
+        self.image_to_image.image_input.set_image(image, "from the gallery")
+        self.tabs.selected_index = 1
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)

@@ -1,0 +1,98 @@
+"""The bottom half of every panel: Generate and Stop, progress per stage, live preview, result, errors.
+
+`RunArea.start(kit, settings, task)` runs `task(kit, settings, on_step=…, stop=…)` on a worker thread
+(runner.py) and shows what happens. Every error — a bad setting when Generate is pressed, or an
+exception inside the model — ends up in the status line, with the traceback in the log below it.
+"""
+
+import html
+import time
+from collections.abc import Callable
+
+import ipywidgets as W
+
+from ..grids import image_grid
+from ..steps import Previews, StepEvent
+from .controls import png_bytes
+from .runner import Runner
+
+PREVIEW_EVERY = 5  # decoder steps between live previews
+
+
+class RunArea:
+    def __init__(self, on_result: Callable | None = None):
+        self.on_result = on_result  # called with each finished Result (the history gallery listens here)
+        self.runner = Runner()
+        self.generate_button = W.Button(description="Generate", button_style="primary", icon="play")
+        self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.decode_previews = W.Checkbox(value=False, description="decode previews (slower)", indent=False)
+        self.prior_progress = W.IntProgress(value=0, min=0, max=1, description="prior")
+        self.decoder_progress = W.IntProgress(value=0, min=0, max=1, description="decoder")
+        self.status = W.HTML("ready")
+        self.preview = W.Image(format="png", width="192")
+        self.result_image = W.Image(format="png")
+        self.log = W.Output()
+        self.last_result = None
+        self.stop_button.on_click(lambda _: self.runner.stop.set())
+        for name in ("generate_button", "stop_button", "status", "preview", "result_image", "prior_progress", "decoder_progress"):
+            getattr(self, name).add_class(f"kl-{name.replace('_', '-')}")
+        self.box = W.VBox(
+            [
+                W.HBox([self.generate_button, self.stop_button, self.decode_previews]),
+                W.HBox([self.prior_progress, self.decoder_progress]),
+                self.status,
+                W.HBox([self.preview, self.result_image]),
+                self.log,
+            ]
+        )
+
+    def show_error(self, error: Exception, details: str | None = None) -> None:
+        self.status.value = f"<span style='color:#b00020'><b>Error:</b> {html.escape(str(error))}</span>"
+        if details:
+            self.log.append_stderr(details)
+
+    def start(self, kit, settings, task: Callable) -> None:
+        if self.runner.busy:
+            raise RuntimeError("a generation is already running: press Stop or wait for it")
+        self.log.clear_output()
+        self.generate_button.disabled, self.stop_button.disabled = True, False
+        self.prior_progress.value = self.decoder_progress.value = 0
+        self.status.value = "running…"
+        movq = kit.decoder.movq if self.decode_previews.value else None
+        previews = Previews(self._show_preview, every=PREVIEW_EVERY, movq=movq)
+        started = time.perf_counter()
+
+        def on_step(event: StepEvent) -> None:
+            bar = self.prior_progress if event.stage == "prior" else self.decoder_progress
+            bar.max, bar.value = event.total, event.step
+            bar.description = event.stage if event.batches == 1 else f"{event.stage} {event.batch}/{event.batches}"
+            previews(event)
+
+        def work(stop):
+            return task(kit, settings, on_step=on_step, stop=stop, batch_size=1)
+
+        def done(result):
+            self.last_result = result
+            took = time.perf_counter() - started
+            if result.images:
+                labels = [f"seed {s}" for s in result.decoder_seeds[: len(result.images)]]
+                self.result_image.value = png_bytes(image_grid([result.images], col_labels=labels))
+            notes = "".join(f"<br><i>{html.escape(n)}</i>" for n in result.notes)
+            h, w = result.size
+            if result.interrupted:
+                self.status.value = f"{html.escape(result.interrupted)}: kept {len(result.images)} finished image(s){notes}"
+            else:
+                self.status.value = f"done: {len(result.images)} image(s), {w} × {h}, in {took:.1f} s{notes}"
+            if self.on_result is not None and result.images:
+                self.on_result(result)
+
+        def finish():
+            self.generate_button.disabled, self.stop_button.disabled = False, True
+
+        self.runner.start(work, done, self.show_error, finish)
+
+    def _show_preview(self, images, event: StepEvent) -> None:
+        self.preview.value = png_bytes(images[0])
+
+    def wait(self, timeout: float | None = 60) -> bool:
+        return self.runner.wait(timeout)

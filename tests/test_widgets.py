@@ -1,0 +1,194 @@
+"""Widget panels, headless: set values, click buttons, and check the settings used and the images shown."""
+
+import io
+import subprocess
+import sys
+import time
+
+import numpy as np
+import PIL.Image
+import pytest
+
+import kandinsky_lab as kl
+from kandinsky_lab.widgets import ImageToImagePanel, InterpolationPanel, Playground, TextToImagePanel
+from kandinsky_lab.widgets.controls import size_options, uploaded_files
+
+
+def fast(panel, steps=3, images=1):
+    panel.sampling.prior_steps.value = 2
+    panel.sampling.steps.value = steps
+    panel.sampling.num_images.value = images
+
+
+def shown(image_widget) -> PIL.Image.Image:
+    return PIL.Image.open(io.BytesIO(image_widget.value))
+
+
+def png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_generate_passes_the_widget_values_and_shows_the_images(kit, monkeypatch):
+    panel = TextToImagePanel(kit)
+    seen = []
+    monkeypatch.setattr(TextToImagePanel, "task", staticmethod(lambda k, s, **kw: seen.append(s) or kl.text_to_image(k, s, **kw)))
+    panel.prompt.value, panel.negative_prompt.value = "a red circle", "blurry"
+    fast(panel, images=2)
+    panel.sampling.guidance.value = 6.5
+    panel.sampling.seed.seed.value = 42
+    panel.sampling.size.set(32, 128)
+    panel.run.generate_button.click()
+    assert panel.run.wait(60)
+    assert seen == [
+        kl.TextToImage(prompt="a red circle", negative_prompt="blurry", prior_steps=2, steps=3, num_images=2,
+                       guidance_scale=6.5, seed=42, height=32, width=128)
+    ]  # fmt: skip
+    result = panel.run.last_result
+    assert [im.size for im in result.images] == [(128, 32)] * 2
+    assert panel.run.status.value.startswith("done: 2 image(s), 128 × 32")
+    grid = shown(panel.run.result_image)
+    assert grid.width > 2 * 128  # both pictures side by side, with labels
+    assert panel.run.generate_button.disabled is False and panel.run.stop_button.disabled is True
+    assert panel.run.prior_progress.value == 2 and panel.run.decoder_progress.value == 3
+
+
+def test_stop_during_a_run_ends_it_and_keeps_finished_images(kit):
+    panel = TextToImagePanel(kit)
+    fast(panel, steps=150, images=3)
+    panel.run.generate_button.click()
+    assert panel.run.stop_button.disabled is False  # the click returned while the work goes on
+    deadline = time.monotonic() + 60
+    while not (panel.run.decoder_progress.description == "decoder 2/3" and panel.run.decoder_progress.value >= 2):
+        assert time.monotonic() < deadline and panel.run.runner.busy, panel.run.status.value
+        time.sleep(0.01)
+    panel.run.stop_button.click()
+    assert panel.run.wait(30)
+    assert "stopped during the decoder" in panel.run.status.value
+    assert "kept 1 finished image(s)" in panel.run.status.value
+    assert len(panel.run.last_result.images) == 1
+    fast(panel)  # the next generation works
+    panel.run.generate_button.click()
+    assert panel.run.wait(60) and panel.run.status.value.startswith("done")
+
+
+def test_an_error_inside_generation_is_shown_in_the_panel(kit, monkeypatch):
+    def broken(k, s, **kw):
+        raise RuntimeError("the UNet caught fire")
+
+    monkeypatch.setattr(TextToImagePanel, "task", staticmethod(broken))
+    panel = TextToImagePanel(kit)
+    panel.run.generate_button.click()
+    assert panel.run.wait(30)
+    assert "Error:</b> the UNet caught fire" in panel.run.status.value
+    assert "RuntimeError: the UNet caught fire" in "".join(o.get("text", "") for o in panel.run.log.outputs)
+    assert panel.run.generate_button.disabled is False
+
+
+def test_a_bad_setting_is_shown_before_anything_runs(kit):
+    panel = TextToImagePanel(kit)
+    panel.prompt.value = "   "
+    panel.run.generate_button.click()
+    assert not panel.run.runner.busy
+    assert "prompt must be a non-empty text" in panel.run.status.value
+
+
+def test_unlocked_seed_rolls_and_shows_the_seed_used(kit):
+    panel = TextToImagePanel(kit)
+    fast(panel)
+    panel.sampling.seed.lock.value = False
+    panel.run.generate_button.click()
+    panel.run.wait(60)
+    used = panel.run.last_result.settings.seed
+    assert panel.sampling.seed.seed.value == used
+    panel.run.generate_button.click()
+    panel.run.wait(60)
+    assert panel.run.last_result.settings.seed != used
+
+
+def test_size_picker_offers_only_valid_sizes(kit):
+    options = size_options(768, 64)
+    assert ("768 × 768 (1:1)", (768, 768)) in options and ("512 × 512 (1:1)", (512, 512)) in options
+    assert all(h % 64 == 0 and w % 64 == 0 for _, (h, w) in options)
+    panel = TextToImagePanel(kit)
+    assert all(h % kit.size_multiple == 0 and w % kit.size_multiple == 0 for _, (h, w) in panel.sampling.size.dropdown.options)
+
+
+def test_image_to_image_panel_with_an_upload_in_either_ipywidgets_format(kit):
+    panel = ImageToImagePanel(kit)
+    fast(panel, steps=10)
+    picture = PIL.Image.new("RGBA", (90, 60), (255, 0, 0, 128))
+    v8 = ({"name": "red.png", "type": "image/png", "size": 1, "content": memoryview(png(picture))},)
+    v7 = {"red.png": {"metadata": {"name": "red.png"}, "content": png(picture)}}
+    assert uploaded_files(v8) == uploaded_files(v7) == [("red.png", png(picture))]
+    panel.image_input._on_upload({"new": v8})
+    assert panel.image_input.image.mode == "RGB" and "uploaded red.png" in panel.image_input.note.value
+    assert panel.size_note.value == "renders 92 × 60 px"
+    panel.run.generate_button.click()
+    assert panel.run.wait(60)
+    assert panel.run.last_result.images[0].size == (92, 60)
+    assert "resized the image from 90x60 to 92x60" in panel.run.status.value
+
+
+def test_a_file_that_is_no_image_is_refused_in_the_input(kit):
+    panel = ImageToImagePanel(kit)
+    panel.image_input._on_upload({"new": ({"name": "notes.txt", "content": memoryview(b"hello")},)})
+    assert panel.image_input.image is None and "notes.txt is not an image" in panel.image_input.note.value
+    panel.image_input.url.value = "file:///etc/passwd"
+    panel.image_input.url_button.click()
+    assert "only http:// and https:// URLs" in panel.image_input.note.value
+    panel.run.generate_button.click()
+    assert "image must be a PIL image" in panel.run.status.value
+
+
+def test_interpolation_panel_edits_items_and_weights(kit):
+    panel = InterpolationPanel(kit)
+    fast(panel)
+    panel.new_text.value = "a blue star"
+    panel.add_text_button.click()
+    panel.image_input.samples.value = "swirls"
+    panel.add_image_button.click()
+    assert len(panel.items) == 4
+    panel.items[0][1].value = 0.0
+    panel.items[3][1].value = 1.0
+    assert "sum of weights: <b>2.00</b>" in panel.weight_sum.value
+    panel.rows.children[1].children[-1].click()  # remove "a yellow square"
+    s = panel.settings()
+    assert s.items[:2] == ("a red circle", "a blue star") and isinstance(s.items[2], PIL.Image.Image)
+    assert s.weights == (0.0, 0.5, 1.0) and s.mode == "slerp" and s.normalize_weights
+    panel.run.generate_button.click()
+    assert panel.run.wait(60) and panel.run.status.value.startswith("done")
+    for weight in panel.items:
+        weight[1].value = 0.0
+    assert "all zero" in panel.weight_sum.value
+    panel.run.generate_button.click()
+    assert "weights must not all be zero" in panel.run.status.value
+
+
+def test_playground_gallery_restores_settings_and_sends_images(kit, tmp_path):
+    play = Playground(kit, output_dir=tmp_path)
+    t2i = play.text_to_image
+    fast(t2i, images=2)
+    t2i.prompt.value = "a green triangle"
+    t2i.sampling.seed.seed.value = 7
+    t2i.run.generate_button.click()
+    assert t2i.run.wait(60)
+    assert len(play.gallery.entries) == 2 and len(play.gallery.grid.children) == 2
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["00001-a-green-triangle.png", "00002-a-green-triangle.png"]
+    made = t2i.run.last_result.settings
+    t2i.prompt.value, t2i.sampling.seed.seed.value = "something else", 99
+    play.tabs.selected_index = 2
+    play.gallery.grid.children[0].children[2].children[0].click()  # "restore" on the newest card
+    assert play.tabs.selected_index == 0 and t2i.settings() == made
+    play.gallery.grid.children[0].children[2].children[1].click()  # "→ i2i"
+    assert play.tabs.selected_index == 1
+    sent = play.image_to_image.image_input.image
+    assert np.array_equal(np.asarray(sent), np.asarray(t2i.run.last_result.images[1]))
+    assert play.interpolation.image_input.gallery.options[-1] == ("#2", 1)
+
+
+def test_the_core_package_never_imports_ipywidgets():
+    code = "import sys, kandinsky_lab as kl; kl.load('tiny'); print('ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
