@@ -9,7 +9,7 @@ One loaded `Kit` serves text→image, image→image and interpolation with a sin
 """
 
 from .devices import OFFLOAD_PRESETS
-from .embeddings import Embeddings, clip_input, image_embedding, prompt_embeddings, zero_embedding
+from .embeddings import Embeddings, clip_input, clip_view, image_embedding, prompt_embeddings, zero_embedding
 from .generate import Result, image_to_image, interpolate, interpolation_embeddings, planned_size, run, text_to_image
 from .grids import image_grid, image_row
 from .kit import Kit
@@ -19,7 +19,9 @@ from .mixing import mix
 from .settings import ImageToImage, Interpolation, Sampling, TextToImage
 from .sizes import check_size, fit_size
 from .steps import Interrupted, Previews, ProgressBar, StepEvent, StopSignal, decoded_preview, latents_preview
-from .sweeps import Sweep, sweep
+from .inside import denoising_steps, denoising_strip, final_picture, latent_channels, similarity
+from .samples import sample, sample_names, samples
+from .sweeps import Sweep, sweep, triangle, triangle_weights
 from .tour import architecture, shapes
 
 __version__ = "0.1.0"

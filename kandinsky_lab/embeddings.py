@@ -91,3 +91,13 @@ def clip_input(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
 def zero_embedding(kit: Kit, rows: int) -> torch.Tensor:
     """The embedding of an all-black image: Kandinsky's 'no condition' for classifier-free guidance."""
     return kit.prior.get_zero_embed(rows, device=kit.prior._execution_device)
+
+
+def clip_view(kit: Kit, image: PIL.Image.Image) -> PIL.Image.Image:
+    """The picture the CLIP image encoder actually sees: resized, center-cropped (224 x 224 for 2.2), un-normalised."""
+    pixels = clip_input(kit, image)[0].float()  # (3, S, S), normalised
+    processor = kit.prior.image_processor
+    mean = torch.tensor(processor.image_mean).view(3, 1, 1)
+    std = torch.tensor(processor.image_std).view(3, 1, 1)
+    rgb = ((pixels * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return PIL.Image.fromarray(rgb)

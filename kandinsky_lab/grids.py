@@ -3,7 +3,8 @@
     image_grid([[a, b], [c, d]], row_labels=["seed=0", "seed=1"], col_labels=["cfg=1", "cfg=4"],
                title="guidance x seed")
 
-Cells may be None (e.g. a sweep stopped half way): they are left grey. Cells of other sizes are
+Cells may be None (e.g. a sweep stopped half way): they are left grey. Rows may be shorter than
+others (a triangle): the rest of such a row stays blank. Cells of other sizes are
 fitted into the first cell's size, keeping their aspect ratio; small cells are enlarged.
 """
 
@@ -85,7 +86,9 @@ def image_grid(
             draw.text((left - PAD, y + cell_h // 2), label, fill=INK, font=font, anchor="rm")
         for c in range(cols):
             x = left + PAD + c * (cell_w + PAD)
-            im = cells[r][c] if c < len(cells[r]) else None
+            if c >= len(cells[r]):
+                continue  # a short row (e.g. a triangle): nothing there, not even a placeholder
+            im = cells[r][c]
             if im is None:
                 draw.rectangle([x, y, x + cell_w - 1, y + cell_h - 1], fill=EMPTY)
                 continue

@@ -135,3 +135,46 @@ def _extends(plan, members, seed: int) -> bool:
     """Whether `seed` continues the run of seeds in `members` (so the batch stays seed, seed+1, …)."""
     last = plan[members[-1][0]][members[-1][1]].seed
     return seed == last + 1
+
+
+def triangle_weights(n: int) -> list[list[tuple[float, float, float]]]:
+    """Barycentric weights on a triangle with `n` points per side: row r has r + 1 points.
+
+    The top point is all of item 0; the bottom row runs from all of item 1 to all of item 2.
+    """
+    if n < 2:
+        raise ValueError(f"a triangle needs n >= 2 points per side, got {n}")
+    rows = []
+    for r in range(n):
+        row = []
+        for c in range(r + 1):
+            w1 = (r - c) / (n - 1)
+            w2 = c / (n - 1)
+            row.append((round(1 - w1 - w2, 6), round(w1, 6), round(w2, 6)))
+        rows.append(row)
+    return rows
+
+
+def triangle(kit: Kit, settings: Sampling, n: int = 4, *, title: str | None = None, stop: StopSignal | None = None) -> Sweep:
+    """Mix three items of an Interpolation over a triangle of weights; returns a Sweep with a left-aligned grid."""
+    if len(settings.items) != 3:
+        raise ValueError(f"a mixing triangle needs exactly 3 items, got {len(settings.items)}")
+    weights = triangle_weights(n)
+    cells: list[list[Cell | None]] = [[None] * (r + 1) for r in range(n)]
+    prior_before, calls, interrupted = kit.prior_runs, 0, None
+    for r, row in enumerate(weights):
+        for c, w in enumerate(row):
+            result = run(kit, dataclasses.replace(settings, weights=w, num_images=1), stop=stop)
+            calls += 1
+            if result.interrupted:
+                interrupted = result.interrupted
+                break
+            cells[r][c] = Cell(result, 0)
+        if interrupted:
+            break
+    grid = image_grid(
+        [[cell.image if cell else None for cell in row] for row in cells],
+        row_labels=[label("", weights[r][0][0]) + " of item 0" for r in range(n)],
+        title=title,
+    )
+    return Sweep(("weights", weights), None, cells, grid, kit.prior_runs - prior_before, calls, interrupted)

@@ -3,6 +3,7 @@
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 
 import kandinsky_lab as kl
 
@@ -80,3 +81,34 @@ def test_unknown_or_repeated_axes_are_refused(kit):
         kl.sweep(kit, s, x=("cfg", [1, 2]))
     with pytest.raises(ValueError, match="x and y both sweep 'steps'"):
         kl.sweep(kit, s, x=("steps", [2]), y=("steps", [3]))
+
+
+def test_triangle_weights_cover_the_simplex():
+    rows = kl.triangle_weights(4)
+    assert [len(r) for r in rows] == [1, 2, 3, 4]
+    assert rows[0] == [(1.0, 0.0, 0.0)] and rows[-1][0] == (0.0, 1.0, 0.0) and rows[-1][-1] == (0.0, 0.0, 1.0)
+    assert all(abs(sum(w) - 1) < 1e-9 and min(w) >= 0 for row in rows for w in row)
+
+
+def test_mixing_triangle_runs_each_point_once(fresh_kit):
+    s = kl.Interpolation(items=("a cat", kl.sample("swirls"), kl.sample("red circle")), weights=(1, 1, 1), **FAST)
+    tri = kl.triangle(fresh_kit, s, n=3)
+    assert tri.decoder_calls == 6 and tri.prior_runs == 1
+    assert [[c.result.settings.weights for c in row] for row in tri.cells] == kl.triangle_weights(3)
+
+
+def test_inside_the_decoder_reproduces_the_pipeline(kit):
+    s = kl.TextToImage(prompt="a red circle", prior_steps=2, steps=6, seed=3)
+    result = kl.text_to_image(kit, s)
+    record = kl.denoising_steps(kit, result.embeddings, 64, 64, steps=6, seed=3)
+    assert [r.step for r in record] == [1, 2, 3, 4, 5, 6]
+    assert np.array_equal(np.asarray(kl.final_picture(kit, record)), np.asarray(result.images[0]))
+    strip = kl.denoising_strip(kit, record, every=3)
+    assert strip.width > 3 * 128 and strip.height > 2 * 128
+
+
+def test_clip_view_and_latent_channels(kit):
+    assert kl.clip_view(kit, kl.sample("sketch").resize((300, 200))).size == (224, 224)
+    assert kl.latent_channels(kit, kl.sample("sketch")).width > 4 * 128
+    sims = kl.similarity(torch.randn(3, 8))
+    assert sims.shape == (3, 3) and torch.allclose(sims.diagonal(), torch.ones(3))

@@ -1,0 +1,97 @@
+"""Inside the pipeline: the decoder's denoising loop written out, and views of what flows through it.
+
+`denoising_steps` is `KandinskyV22Pipeline.__call__` unrolled (same scheduler, same guidance maths,
+same generator use, so the final picture is the pipeline's), keeping at every step the noisy
+latents *and* the scheduler's prediction of the clean latents — what the model "sees" at that step.
+
+    steps = denoising_steps(kit, result.embeddings.rows(0, 1), height=64, width=64, steps=20, seed=0)
+    denoising_strip(kit, steps, every=4)        # grid: noisy latents / predicted picture per step
+
+Also: cosine similarity of prompt embeddings, and MoVQ latent channels as pictures.
+"""
+
+from dataclasses import dataclass
+
+import PIL.Image
+import torch
+import torch.nn.functional as F
+
+from .embeddings import Embeddings
+from .grids import image_grid
+from .kit import Kit
+from .steps import decoded_preview, latents_preview
+
+
+@dataclass
+class DenoisingStep:
+    step: int  # 1-based
+    timestep: int
+    latents: torch.Tensor  # (1, C, h, w) after this step
+    predicted: torch.Tensor  # (1, C, h, w) the scheduler's estimate of the clean latents
+
+
+@torch.no_grad()
+def denoising_steps(
+    kit: Kit, embeddings: Embeddings, height: int, width: int, steps: int = 25, guidance_scale: float = 4.0, seed: int = 0
+) -> list[DenoisingStep]:
+    """Run the decoder by hand for one image (the first row of `embeddings`), recording every step."""
+    unet, scheduler, movq = kit.decoder.unet, kit.decoder.scheduler, kit.decoder.movq
+    device, dtype = kit.execution_device, unet.dtype
+    generator = torch.Generator("cpu").manual_seed(seed)
+    factor = 2 ** (len(movq.config.block_out_channels) - 1)
+    shape = (1, unet.config.in_channels, height // factor, width // factor)  # (B, C, h, w)
+    latents = torch.randn(shape, generator=generator, dtype=dtype).to(device) * scheduler.init_noise_sigma
+    image_embeds = embeddings.image_embeds[:1].to(device, dtype)
+    negative = embeddings.negative_image_embeds[:1].to(device, dtype)
+    guided = guidance_scale > 1
+    condition = torch.cat([negative, image_embeds]) if guided else image_embeds
+    scheduler.set_timesteps(steps, device=device)
+    record = []
+    for i, t in enumerate(scheduler.timesteps):
+        model_input = torch.cat([latents] * 2) if guided else latents
+        out = unet(model_input, t, encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample
+        if guided:
+            noise, variance = out.split(latents.shape[1], dim=1)
+            uncond, cond = noise.chunk(2)
+            out = torch.cat([uncond + guidance_scale * (cond - uncond), variance.chunk(2)[1]], dim=1)
+        if scheduler.config.variance_type not in ("learned", "learned_range"):
+            out = out.split(latents.shape[1], dim=1)[0]
+        stepped = scheduler.step(out, t, latents, generator=generator)
+        latents = stepped.prev_sample
+        record.append(DenoisingStep(i + 1, int(t), latents, stepped.pred_original_sample))
+    return record
+
+
+def denoising_strip(kit: Kit, record: list[DenoisingStep], every: int = 5) -> PIL.Image.Image:
+    """A two-row grid: the noisy latents (top) and the predicted clean picture (bottom) every few steps."""
+    chosen = [s for s in record if s.step % every == 0 or s.step in (1, len(record))]
+    noisy = [latents_preview(s.latents)[0] for s in chosen]
+    clean = [decoded_preview(kit.decoder.movq, s.predicted)[0] for s in chosen]
+    return image_grid(
+        [noisy, clean],
+        row_labels=["latents", "predicted"],
+        col_labels=[f"step {s.step}" for s in chosen],
+        title="denoising, step by step",
+    )
+
+
+def final_picture(kit: Kit, record: list[DenoisingStep]) -> PIL.Image.Image:
+    return decoded_preview(kit.decoder.movq, record[-1].latents)[0]
+
+
+def similarity(embeddings: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of every pair of (N, D) embeddings: an (N, N) matrix."""
+    unit = F.normalize(embeddings.float(), dim=-1)
+    return unit @ unit.T
+
+
+@torch.no_grad()
+def latent_channels(kit: Kit, image: PIL.Image.Image) -> PIL.Image.Image:
+    """Encode a picture with MoVQ and show each latent channel as a grey picture, in one row."""
+    pixels = kit.img2img.image_processor.preprocess(image.convert("RGB"))  # (1, 3, H, W) in [-1, 1]
+    latents = kit.decoder.movq.encode(pixels.to(kit.execution_device, kit.decoder.movq.dtype)).latents[0].float().cpu()
+    cells = []
+    for channel in latents:  # (h, w)
+        scaled = (channel - channel.min()) / (channel.max() - channel.min()).clamp_min(1e-8)
+        cells.append(PIL.Image.fromarray((scaled * 255).round().byte().numpy(), mode="L").convert("RGB"))
+    return image_grid([cells], col_labels=[f"channel {c}" for c in range(len(cells))], title=f"MoVQ latents {tuple(latents.shape)}")
