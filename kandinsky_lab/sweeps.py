@@ -148,9 +148,8 @@ def triangle_weights(n: int) -> list[list[tuple[float, float, float]]]:
     for r in range(n):
         row = []
         for c in range(r + 1):
-            w1 = (r - c) / (n - 1)
-            w2 = c / (n - 1)
-            row.append((round(1 - w1 - w2, 6), round(w1, 6), round(w2, 6)))
+            w1, w2 = round((r - c) / (n - 1), 6), round(c / (n - 1), 6)
+            row.append((round(1 - w1 - w2, 6), w1, w2))
         rows.append(row)
     return rows
 
