@@ -12,10 +12,13 @@ LAB_PORT ?= 8888
 .PHONY: env lab test bench
 env: $(VENV)/.ready
 
-$(VENV)/.ready: pyproject.toml
+$(VENV)/.ready: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	# Colab's ipywidgets 7.7, beside the venv's 8.x: the widget tests run against both.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade --target $(VENV)/ipywidgets7 \
+		"ipywidgets==7.7.5" "ipython_genutils==0.2.0"
 	touch $@
 
 lab: env

@@ -6,6 +6,7 @@ Writes benchmarks/results.md. Every ratio is measured side by side in this one r
     (b) memory: one process running all three tasks through the kit vs one running the model card's
         three snippets (three separate loads), each in a fresh process, on a ~760 MB model folder
     (c) prior calls made by a 3x3 decoder sweep (guidance x steps)
+    (d) each notebook's run time, top to bottom in a fresh kernel, on the offline model
 """
 
 import json
@@ -23,6 +24,7 @@ import torch
 
 import kandinsky_lab as kl
 from benchmarks.models import SIZE, save_large, weight_bytes
+from benchmarks.notebooks import table, time_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results.md"
@@ -96,6 +98,7 @@ def main() -> None:
         c = sweep_prior_calls(kit)
         del kit
         b = memory_ratio(folder)
+    d = time_notebooks()
     total_mb = sum(sizes.values()) / 2**20
     prior_share = sizes["prior"] / sum(sizes.values())
     lines = [
@@ -110,6 +113,8 @@ def main() -> None:
         f"({total_mb:.0f} MB of safetensors, prior side {prior_share:.0%} like the real model's ~7 : 3), "
         f"{SIZE}x{SIZE} pixels.",
         "",
+        "## Kit vs diffusers and the model card",
+        "",
         "| figure | kit | reference | ratio | target |",
         "| --- | --- | --- | --- | --- |",
         f"| (a) text→image time, {SETTINGS.prior_steps} prior + {SETTINGS.steps} decoder steps, median of {REPEATS} "
@@ -121,6 +126,15 @@ def main() -> None:
         "",
         f"(a) the kit and raw diffusers made the same pixels: {a['same_pixels']}. "
         f"(c) the sweep made {c['decoder_calls']} decoder calls.",
+        "",
+        "## Notebooks",
+        "",
+        "Each notebook top to bottom in a fresh kernel (start-up and imports included) on the offline `tiny` "
+        "model, CPU only, as `pytest --nbval-lax` runs them:",
+        "",
+        *table(d),
+        "",
+        "## GPU",
         "",
         "GPU figures: `pytest -m gpu` (fp16 on CUDA, offload presets, peak GPU memory per preset) is skipped "
         "without CUDA; no GPU was available for the run above.",
