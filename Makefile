@@ -1,6 +1,7 @@
 # kandinsky-lab: the commands the README documents.
 #   make lab    - create .venv if missing, open JupyterLab on notebooks/ (offline model on CPU)
 #   make test   - create .venv if missing, run the whole test suite (unit tests + notebooks)
+#   make app    - create .venv if missing, serve the playground as a web app with Voila (no code shown)
 #   make bench  - create .venv if missing, write benchmarks/results.md
 SHELL := /bin/bash
 VENV ?= .venv
@@ -8,8 +9,9 @@ PY := $(VENV)/bin/python
 # torch 2.13.0: a CPU wheel on the project's machines, the default (CUDA) build from PyPI elsewhere.
 TORCH ?= torch==2.13.0
 LAB_PORT ?= 8888
+APP_PORT ?= 8866
 
-.PHONY: env lab test bench
+.PHONY: env lab app test bench
 env: $(VENV)/.ready
 
 $(VENV)/.ready: pyproject.toml Makefile
@@ -23,6 +25,9 @@ $(VENV)/.ready: pyproject.toml Makefile
 
 lab: env
 	bash scripts/lab.sh $(PY) $(LAB_PORT)
+
+app: env
+	cd notebooks && ../$(PY) -m voila 05_playground.ipynb --Voila.ip=127.0.0.1 --port=$(APP_PORT) $(if $(LAB_NO_BROWSER),--no-browser)
 
 test: env
 	$(PY) -m pytest --nbval-lax -p no:cacheprovider

@@ -128,3 +128,31 @@ def test_main_command_serves_the_notebooks_in_jupyterlab(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.mark.slow
+def test_app_command_serves_the_playground_with_voila(tmp_path):
+    assert "make app" in readme_commands()
+    port = free_port()
+    env = {**os.environ, "LAB_NO_BROWSER": "1", "KANDINSKY_LAB_SOURCE": "tiny", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "app", f"APP_PORT={port}"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        page, deadline = None, time.monotonic() + 120
+        while page is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60).read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, proc.stderr.read().decode()[-3000:] if proc.poll() is not None else "no answer"
+        assert "05 &#183; Playground" in page and "application/vnd.jupyter.widget-view+json" in page
+        assert "from kandinsky_lab.widgets import Playground" not in page  # an app: the code is not shown
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

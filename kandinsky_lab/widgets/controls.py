@@ -89,9 +89,11 @@ class SeedControl:
     def __init__(self, seed: int = 0):
         self.seed = W.BoundedIntText(value=seed, min=0, max=MAX_SEED - 64, description="seed", style=SLIDER_STYLE)
         self.lock = W.Checkbox(value=True, description="lock seed", indent=False, layout=W.Layout(width="110px"))
-        self.roll_button = W.Button(description="🎲 new seed", layout=W.Layout(width="120px"))
+        self.roll_button = W.Button(description="new seed", icon="random", layout=W.Layout(width="120px"))
         self.roll_button.on_click(lambda _: self.roll())
         self.box = W.HBox([self.seed, self.lock, self.roll_button])
+        for name in ("seed", "lock", "roll_button"):
+            getattr(self, name).add_class(f"kl-seed-{name.replace('_', '-')}")
 
     def roll(self) -> int:
         self.seed.value = random.randrange(0, 2**32)
@@ -115,6 +117,9 @@ class SamplingControls:
         self.num_images = slider(W.IntSlider, "images", 1, 8, 1, 1)
         self.seed = SeedControl()
         self.decoder_seed: int | None = None  # kept from restored settings; not shown
+        for name in ("prior_guidance", "prior_steps", "guidance", "steps", "num_images"):
+            getattr(self, name).add_class(f"kl-{name.replace('_', '-')}")
+        self.size.dropdown.add_class("kl-size")
         self.box = W.VBox(
             [
                 W.HTML("<b>Prior</b> (text → CLIP image embedding)"),
@@ -166,19 +171,22 @@ class ImageInput:
         self.url_button = W.Button(description="load URL", layout=W.Layout(width="100px"))
         self.samples = W.Dropdown(options=[("sample…", None)] + [(n, n) for n in sample_names()], layout=W.Layout(width="140px"))
         self.gallery = W.Dropdown(options=[("gallery…", None)], layout=W.Layout(width="160px"))
-        self.thumbnail = W.Image(format="png", width="128")
+        self.thumbnail = W.Image(format="png", width="128", layout=W.Layout(display="none"))
         self.note = W.HTML()
         self.gallery_images: list[PIL.Image.Image] = []
         self.upload.observe(self._on_upload, names="value")
         self.url_button.on_click(self._on_url)
         self.samples.observe(self._on_sample, names="value")
         self.gallery.observe(self._on_gallery, names="value")
+        for name in ("upload", "url", "url_button", "samples", "gallery", "thumbnail", "note"):
+            getattr(self, name).add_class(f"kl-image-{name.replace('_', '-')}")
         sources = W.HBox([self.upload, self.url, self.url_button, self.samples, self.gallery])
         self.box = W.VBox([W.HTML(f"<b>{description}</b>"), sources, W.HBox([self.thumbnail, self.note])])
 
     def set_image(self, image: PIL.Image.Image | None, note: str | None = None) -> None:
         self.image = image
         self.thumbnail.value = png_bytes(image) if image is not None else b""
+        self.thumbnail.layout.display = None if image is not None else "none"
         size = f"{image.width} × {image.height}" if image is not None else "no image"
         self.note.value = f"{size}" + (f"<br><i>{note}</i>" if note else "")
         if self.on_change is not None:

@@ -85,6 +85,7 @@ class TextToImagePanel(Panel):
         self.prompt = W.Textarea(value="a red cat, 4k photo", description="prompt", layout=WIDE)
         self.negative_prompt = W.Text(value="", description="negative", placeholder="low quality, bad quality", layout=WIDE)
         self.prompt.add_class("kl-prompt")
+        self.negative_prompt.add_class("kl-negative-prompt")
 
     def inputs(self) -> list:
         return [self.prompt, self.negative_prompt]
@@ -108,7 +109,9 @@ class ImageToImagePanel(TextToImagePanel):
         self.strength = slider(W.FloatSlider, "strength", 0.05, 1.0, 0.05, 0.3)
         self.image_input = ImageInput("start image", on_change=lambda _: self.update_size_note())
         self.sampling.steps.value = 100  # with strength 0.3 the decoder runs 30 of them
+        self.strength.add_class("kl-strength")
         self.prompt.add_class("kl-prompt")
+        self.negative_prompt.add_class("kl-negative-prompt")
 
     def inputs(self) -> list:
         return [self.image_input.box, self.prompt, self.negative_prompt, self.strength]
@@ -147,6 +150,8 @@ class InterpolationPanel(Panel):
         self.mode = W.ToggleButtons(options=["lerp", "slerp"], value="slerp", description="mix")
         self.normalize = W.Checkbox(value=True, description="normalise weights (divide by their sum)", indent=False)
         self.negative_prompt = W.Text(value="", description="negative", layout=WIDE)
+        for name in ("rows", "weight_sum", "new_text", "add_text_button", "add_image_button", "mode", "normalize", "negative_prompt"):
+            getattr(self, name).add_class(f"kl-{name.replace('_', '-')}")
         self.add_text_button.on_click(lambda _: self._add_text())
         self.add_image_button.on_click(lambda _: self._add_image())
         self.add_item("a red circle", 0.5)
@@ -167,6 +172,7 @@ class InterpolationPanel(Panel):
         weight_slider = slider(W.FloatSlider, "weight", 0.0, 1.0, 0.05, weight)
         weight_slider.layout = W.Layout(width="320px")
         weight_slider.observe(lambda _: self._update_sum(), names="value")
+        weight_slider.add_class("kl-weight")
         if isinstance(item, str):
             shown = W.Text(value=item, layout=W.Layout(width="300px"))
             shown.observe(lambda change, s=weight_slider: self._rename(s, change["new"]), names="value")

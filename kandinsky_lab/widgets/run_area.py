@@ -29,8 +29,8 @@ class RunArea:
         self.prior_progress = W.IntProgress(value=0, min=0, max=1, description="prior")
         self.decoder_progress = W.IntProgress(value=0, min=0, max=1, description="decoder")
         self.status = W.HTML("ready")
-        self.preview = W.Image(format="png", width="192")
-        self.result_image = W.Image(format="png")
+        self.preview = W.Image(format="png", width="192", layout=W.Layout(display="none"))  # shown once set
+        self.result_image = W.Image(format="png", layout=W.Layout(display="none"))
         self.log = W.Output()
         self.last_result = None
         self.stop_button.on_click(lambda _: self.runner.stop.set())
@@ -77,6 +77,7 @@ class RunArea:
             if result.images:
                 labels = [f"seed {s}" for s in result.decoder_seeds[: len(result.images)]]
                 self.result_image.value = png_bytes(image_grid([result.images], col_labels=labels))
+                self.result_image.layout.display = None
             notes = "".join(f"<br><i>{html.escape(n)}</i>" for n in result.notes)
             h, w = result.size
             if result.interrupted:
@@ -93,6 +94,7 @@ class RunArea:
 
     def _show_preview(self, images, event: StepEvent) -> None:
         self.preview.value = png_bytes(images[0])
+        self.preview.layout.display = None
 
     def wait(self, timeout: float | None = 60) -> bool:
         return self.runner.wait(timeout)

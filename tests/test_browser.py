@@ -1,0 +1,180 @@
+"""Real-browser tests: Debian's Chromium, driven by Playwright, against JupyterLab and Voila on 127.0.0.1.
+
+A person's path through the product: open a notebook, run it, type a prompt, press Generate, see
+the picture, press Stop; upload an image; build a mix; use the playground as a web app. A page
+error fails the test. `.ci/run` installs Chromium; elsewhere these tests are skipped without it.
+"""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import PIL.Image
+import pytest
+
+from .browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, read_image, start_lab, start_voila
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+pytestmark = pytest.mark.browser
+RUN_S = 90_000  # ms: the longest a generation may take on a 2-core CI machine
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it with apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def new_page(browser, shots: Path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.shots = shots
+    return page
+
+
+def finish(page, name: str):
+    page.screenshot(path=str(page.shots / f"{name}.png"))  # under pytest's temporary folder only
+    assert page.errors == [], page.errors
+    page.close()
+
+
+def run_all_cells(page, url: str, notebook: str, panels: int):
+    page.goto(f"{url}/lab/tree/{notebook}?token={TOKEN}&reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    expect(page.locator(".jp-Notebook-ExecutionIndicator").first).to_have_attribute("data-status", "idle", timeout=60_000)
+    first_prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
+    for attempt in range(3):  # a click that lands while the notebook is still settling runs nothing: try again
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        try:
+            expect(first_prompt).to_contain_text(re.compile(r"\[(\*|\d+)\]"), timeout=20_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+    try:
+        expect(page.locator(".kl-generate-button")).to_have_count(panels, timeout=120_000)
+    except AssertionError:
+        page.screenshot(path=str(page.shots / f"{notebook}-failed.png"))
+        raise
+    expect(page.locator(".jp-Notebook-ExecutionIndicator").first).to_have_attribute("data-status", "idle", timeout=120_000)
+
+
+def set_slider(scope, css: str, value) -> None:
+    """Type a value into an ipywidgets slider's editable readout."""
+    readout = scope.locator(f"{css} .widget-readout")
+    readout.click()
+    readout.press("Control+a")
+    readout.type(str(value))
+    readout.press("Enter")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lab")
+    server = start_lab(tmp, ["01_text_to_image.ipynb"])
+    panels = nbformat.v4.new_notebook()
+    panels.cells = [
+        nbformat.v4.new_code_cell("import kandinsky_lab as kl\nfrom kandinsky_lab.widgets import ImageToImagePanel, InterpolationPanel\nkit = kl.load()"),
+        nbformat.v4.new_code_cell("ImageToImagePanel(kit)"),
+        nbformat.v4.new_code_cell("InterpolationPanel(kit)"),
+    ]
+    panels.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(panels, tmp / "nb" / "panels.ipynb")
+    yield server
+    assert server.stop() == [], "processes left running after JupyterLab stopped"
+
+
+@pytest.fixture(scope="module")
+def panels_page(browser, lab, tmp_path_factory):
+    page = new_page(browser, tmp_path_factory.mktemp("shots"))
+    run_all_cells(page, lab.url, "panels.ipynb", panels=2)
+    yield page
+    finish(page, "panels")
+
+
+def test_lab_text_to_image_generate_and_stop(browser, lab, tmp_path):
+    page = new_page(browser, tmp_path)
+    run_all_cells(page, lab.url, "01_text_to_image.ipynb", panels=1)
+    panel = page.locator(".kl-panel-texttoimagepanel")
+    panel.locator(".kl-prompt textarea").fill("a blue square on a white background")
+    panel.locator(".kl-generate-button").click()
+    expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s), 64 × 64", timeout=RUN_S)
+    picture = read_image(panel, ".kl-result-image")
+    assert picture is not None and picture["width"] == 136  # one 64 px picture shown at 128 px, with padding
+    assert picture["colours"] > 50  # not blank
+    # A long run, stopped half way: the panel says so and keeps what was finished.
+    set_slider(panel, ".kl-steps", 150)
+    set_slider(panel, ".kl-num-images", 8)
+    panel.locator(".kl-generate-button").click()
+    expect(panel.locator(".kl-status")).to_contain_text("running", timeout=10_000)
+    expect(panel.locator(".kl-stop-button")).to_be_enabled()
+    time.sleep(2)
+    panel.locator(".kl-stop-button").click()
+    expect(panel.locator(".kl-status")).to_contain_text("stopped during the", timeout=30_000)
+    expect(panel.locator(".kl-status")).to_contain_text("finished image(s)")
+    expect(panel.locator(".kl-generate-button")).to_be_enabled()
+    finish(page, "text-to-image")
+
+
+def test_lab_image_to_image_with_an_uploaded_file(panels_page, tmp_path):
+    picture = tmp_path / "upload.png"
+    PIL.Image.new("RGB", (96, 64), "orange").save(picture)
+    panel = panels_page.locator(".kl-panel-imagetoimagepanel")
+    # ipywidgets 8 keeps FileUpload's <input type=file> out of the page: catch the file chooser it opens.
+    with panels_page.expect_file_chooser() as chooser:
+        panel.locator(".kl-image-upload").click()
+    chooser.value.set_files(str(picture))
+    expect(panel.locator(".kl-image-note")).to_contain_text("uploaded upload.png", timeout=20_000)
+    set_slider(panel, ".kl-steps", 20)
+    panel.locator(".kl-generate-button").click()
+    expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s), 96 × 64", timeout=RUN_S)
+    shown = read_image(panel, ".kl-result-image")
+    assert shown is not None and shown["width"] == 2 * 96 + 8 and shown["colours"] > 50
+
+
+def test_lab_interpolation_with_a_text_and_an_image_item(panels_page):
+    panel = panels_page.locator(".kl-panel-interpolationpanel")
+    panel.locator(".kl-new-text input").fill("a blue star")
+    panel.locator(".kl-add-text-button").click()
+    panel.locator(".kl-image-samples select").select_option("swirls")
+    expect(panel.locator(".kl-image-note")).to_contain_text("sample: swirls")
+    panel.locator(".kl-add-image-button").click()
+    expect(panel.locator(".kl-weight")).to_have_count(4)
+    set_slider(panel.locator(".kl-weight").nth(0), "", 0)
+    set_slider(panel.locator(".kl-weight").nth(3), "", 1)
+    expect(panel.locator(".kl-weight-sum")).to_contain_text("sum of weights: 2.00")
+    set_slider(panel, ".kl-steps", 10)
+    panel.locator(".kl-generate-button").click()
+    expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
+    shown = read_image(panel, ".kl-result-image")
+    assert shown is not None and shown["colours"] > 50
+
+
+def test_voila_playground_generates_and_fills_the_gallery(browser, tmp_path):
+    server = start_voila(tmp_path, "05_playground.ipynb")
+    try:
+        page = new_page(browser, tmp_path)
+        page.goto(server.url, timeout=120_000)
+        panel = page.locator(".kl-panel-texttoimagepanel")
+        expect(panel.locator(".kl-generate-button")).to_be_visible(timeout=120_000)
+        assert "import kandinsky_lab" not in page.locator("body").inner_text()  # an app: no code shown
+        set_slider(panel, ".kl-steps", 10)
+        panel.locator(".kl-generate-button").click()
+        expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
+        expect(page.locator(".kl-gallery-card")).to_have_count(1)
+        assert read_image(page, ".kl-gallery-card")["colours"] > 50
+        finish(page, "voila")
+    finally:
+        assert server.stop() == [], "processes left running after Voila stopped"
