@@ -10,7 +10,7 @@ One loaded `Kit` serves text→image, image→image and interpolation with a sin
 
 from .devices import OFFLOAD_PRESETS
 from .embeddings import Embeddings, clip_input, clip_view, image_embedding, prompt_embeddings, zero_embedding
-from .generate import Result, image_to_image, interpolate, interpolation_embeddings, planned_size, run, text_to_image
+from .generate import GPUOutOfMemory, Result, image_to_image, interpolate, interpolation_embeddings, planned_size, run, text_to_image
 from .grids import image_grid, image_row
 from .kit import Kit
 from .loading import HUB_MODEL, SourceError, default_source, load

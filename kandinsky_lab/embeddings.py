@@ -69,6 +69,20 @@ def prompt_embeddings(
     return Embeddings(torch.cat(rows), torch.cat(negatives))
 
 
+def truncation_notes(kit: Kit, texts: list[str]) -> list[str]:
+    """A note for each text longer than CLIP's token limit, saying what the model will not read."""
+    tokenizer, notes = kit.prior.tokenizer, []
+    limit = tokenizer.model_max_length
+    for text in texts:
+        if not text:
+            continue
+        ids = tokenizer(text).input_ids  # with start and end tokens
+        if len(ids) > limit:
+            cut = tokenizer.decode(ids[limit - 1 : -1], skip_special_tokens=True).strip()
+            notes.append(f"the text {text[:30]!r}… is {len(ids)} tokens; CLIP reads {limit}, so it ignores: {cut!r}")
+    return notes
+
+
 @torch.no_grad()
 def image_embedding(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
     """The CLIP image encoder's embedding of a picture, (1, D): resized and center-cropped as CLIP sees it."""

@@ -11,17 +11,26 @@ Each one runs the same two stages:
     >>> result.images[0]
 
 Images are made in batches of `batch_size` (default: all at once). Stopping (a `StopSignal`, see
-steps.py) ends the run after the current step and keeps the batches already finished.
+steps.py) ends the run after the current step and keeps the batches already finished. With
+`save_to=folder` each image is written there (PNG with its settings, never overwriting) the moment
+its batch is done, so nothing is lost if a later batch fails. A GPU out-of-memory error is caught,
+the memory released, and re-raised as `GPUOutOfMemory` with a preset or size that needs less.
 """
 
+
+class GPUOutOfMemory(RuntimeError):
+    """The accelerator ran out of memory; the message says what to change. The Kit stays usable."""
+
 import dataclasses
+import gc
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import PIL.Image
 import torch
 
 from . import mixing
-from .embeddings import Embeddings, image_embedding, prompt_embeddings, zero_embedding
+from .embeddings import Embeddings, image_embedding, prompt_embeddings, truncation_notes, zero_embedding
 from .kit import Kit
 from .settings import (
     ImageToImage,
@@ -32,7 +41,7 @@ from .settings import (
     check_interpolation,
     check_text,
 )
-from .sizes import check_size, fit_size, resize_to
+from .sizes import check_size, fit_size, nearest_sizes, resize_to
 from .steps import Interrupted, OnStep, StopSignal, pipeline_callback
 
 
@@ -49,6 +58,7 @@ class Result:
     embeddings: Embeddings | None = None  # None if stopped during the prior
     interrupted: str | None = None  # e.g. "stopped during the decoder at step 3"
     notes: list[str] = field(default_factory=list)  # what the kit did to the inputs, in words
+    paths: list[Path] = field(default_factory=list)  # where each image was saved (with `save_to`)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -62,11 +72,14 @@ def text_to_image(
     on_step: OnStep | None = None,
     stop: StopSignal | None = None,
     batch_size: int | None = None,
+    save_to: str | Path | None = None,
 ) -> Result:
     """Prompt -> prior -> decoder -> pictures."""
     check_text(settings)
     settings = _with_size(kit, settings)
-    return _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size)
+    result = _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to)
+    result.notes[:0] = truncation_notes(kit, [settings.prompt, settings.negative_prompt])
+    return result
 
 
 def image_to_image(
@@ -76,6 +89,7 @@ def image_to_image(
     on_step: OnStep | None = None,
     stop: StopSignal | None = None,
     batch_size: int | None = None,
+    save_to: str | Path | None = None,
 ) -> Result:
     """Like text_to_image, but the decoder starts from `settings.image` noised to `settings.strength`.
 
@@ -85,8 +99,8 @@ def image_to_image(
     height, width = planned_size(kit, settings)
     settings = dataclasses.replace(settings, height=height, width=width)
     init, note = resize_to(settings.image, height, width)
-    result = _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, init)
-    result.notes[:0] = [note] if note else []
+    result = _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, init)
+    result.notes[:0] = ([note] if note else []) + truncation_notes(kit, [settings.prompt, settings.negative_prompt])
     return result
 
 
@@ -97,6 +111,7 @@ def interpolate(
     on_step: OnStep | None = None,
     stop: StopSignal | None = None,
     batch_size: int | None = None,
+    save_to: str | Path | None = None,
 ) -> Result:
     """Mix prompts and images with weights in CLIP image-embedding space, then decode the mix.
 
@@ -105,7 +120,10 @@ def interpolate(
     """
     check_interpolation(settings)
     settings = _with_size(kit, settings)
-    return _run(kit, settings, lambda: interpolation_embeddings(kit, settings, on_step, stop), on_step, stop, batch_size)
+    result = _run(kit, settings, lambda: interpolation_embeddings(kit, settings, on_step, stop), on_step, stop, batch_size, save_to)
+    texts = [i for i in settings.items if isinstance(i, str)] + [settings.negative_prompt]
+    result.notes[:0] = truncation_notes(kit, texts)
+    return result
 
 
 def interpolation_embeddings(kit: Kit, settings: Interpolation, on_step=None, stop=None) -> Embeddings:
@@ -149,22 +167,49 @@ def _with_size(kit: Kit, settings):
     return dataclasses.replace(settings, height=height, width=width)
 
 
-def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, init_image=None) -> Result:
+def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to, init_image=None) -> Result:
     """Embeddings, then the decoder batch by batch; a stop keeps the finished batches."""
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
-    batch_size = batch_size or settings.num_images
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a whole number >= 1 or None, got {batch_size!r}")
+    batch_size = min(batch_size or settings.num_images, settings.num_images)
     result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), kit.source, batch_size)
     with kit.lock:
+        stage = "prior"
         try:
             result.embeddings = embed()
-            decode(kit, result, on_step, stop, init_image)
+            stage = "decoder"
+            decode(kit, result, on_step, stop, init_image, save_to)
         except Interrupted as stopped:
             result.interrupted = str(stopped)
+        except torch.cuda.OutOfMemoryError:
+            raise GPUOutOfMemory(_out_of_memory_advice(kit, result, stage)) from None
     return result
 
 
-def decode(kit: Kit, result: Result, on_step, stop, init_image=None) -> None:
+def _out_of_memory_advice(kit: Kit, result: Result, stage: str) -> str:
+    """Free what the failed call held, and say what would need less memory."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    s = result.settings
+    tips = []
+    if kit.offload != "sequential":
+        better = "model" if kit.offload is None else "sequential"
+        tips.append(f'load with offload="{better}"' + (" (fits a 16 GB T4)" if better == "model" else ""))
+    if result.batch_size > 1:
+        tips.append("batch_size=1")
+    smaller = [nearest_sizes(int(v * 0.75), kit.size_multiple)[0] for v in (s.height, s.width)]
+    if smaller != [s.height, s.width]:
+        tips.append(f"a smaller size such as height={smaller[0]}, width={smaller[1]}")
+    kept = f"; {len(result.images)} finished image(s) kept" + (" and saved" if result.paths else "") if result.images else ""
+    return (
+        f"the GPU ran out of memory during the {stage} at {s.width} x {s.height} "
+        f"(offload={kit.offload!r}, {result.batch_size} image(s) per batch){kept}. Memory was released; "
+        f"try {' or '.join(tips)}."
+    )
+
+
+def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=None) -> None:
     """Decoder stage: appends to `result.images` batch by batch (an interruption keeps what is done)."""
     s, emb, seeds, size = result.settings, result.embeddings, result.decoder_seeds, result.batch_size
     starts = range(0, len(seeds), size)
@@ -189,6 +234,10 @@ def decode(kit: Kit, result: Result, on_step, stop, init_image=None) -> None:
             kwargs.update(height=None, width=None)
             images = kit.img2img(image=[init_image] * len(rows), strength=s.strength, **kwargs).images
         result.images.extend(images)
+        if save_to is not None:
+            from .metadata import save_image  # metadata.py imports this module
+
+            result.paths += [save_image(result, i, save_to) for i in range(len(result.images) - len(images), len(result.images))]
 
 
 def run(kit: Kit, settings: Sampling, **options) -> Result:

@@ -10,19 +10,28 @@ import io
 import urllib.request
 from urllib.parse import urlparse
 
+import numpy as np
 import PIL.Image
 import PIL.ImageOps
 
 MAX_BYTES = 20 * 2**20  # the largest download or upload accepted
+MAX_PIXELS = 40_000_000  # ~ 6300 x 6300; larger pictures are refused before they are decoded
 TIMEOUT_S = 10.0
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # more than 8 bits per pixel
 
 
 def open_image(data: bytes, name: str = "the image") -> tuple[PIL.Image.Image, str | None]:
     """Decode image bytes; apply EXIF rotation; convert to RGB (transparency onto white)."""
+    if not data:
+        raise ValueError(f"{name} is empty")
     try:
         image = PIL.Image.open(io.BytesIO(data))
+        if image.width * image.height > MAX_PIXELS:
+            raise ValueError(f"{name} is {image.width} x {image.height} pixels: more than the {MAX_PIXELS // 10**6} megapixels accepted")
         image.load()
-    except (PIL.UnidentifiedImageError, OSError, ValueError) as error:
+    except PIL.Image.DecompressionBombError as error:
+        raise ValueError(f"{name} is too large to open safely ({error})") from None
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"{name} is not an image PIL can read ({error})") from None
     notes = []
     if getattr(image, "n_frames", 1) > 1:
@@ -38,6 +47,11 @@ def open_image(data: bytes, name: str = "the image") -> tuple[PIL.Image.Image, s
             flat.paste(rgba, mask=rgba.getchannel("A"))
             notes.append(f"put the {image.mode} image's transparent parts on white")
             image = flat
+        elif image.mode in WIDE_MODES:
+            values = np.asarray(image, dtype=np.float64)
+            top = values.max() if values.size and values.max() > 0 else 1.0
+            notes.append(f"scaled the {image.mode} image's values 0..{top:g} to 8-bit grey")
+            image = PIL.Image.fromarray((values / top * 255).round().clip(0, 255).astype(np.uint8), mode="L").convert("RGB")
         else:
             notes.append(f"converted {image.mode} to RGB")
             image = image.convert("RGB")
@@ -48,12 +62,12 @@ def fetch_image(url: str, timeout: float = TIMEOUT_S, max_bytes: int = MAX_BYTES
     """Download an image over http(s), refusing other schemes, slow servers and oversized answers."""
     scheme = urlparse(url).scheme
     if scheme not in ("http", "https"):
-        raise ValueError(f"only http:// and https:// URLs can be loaded, not {scheme or 'a bare path'!r}")
+        raise ValueError(f"only http:// and https:// URLs can be loaded, not {repr(scheme) if scheme else 'a bare path'}")
     request = urllib.request.Request(url, headers={"User-Agent": "kandinsky-lab"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             data = response.read(max_bytes + 1)
-    except OSError as error:
+    except (OSError, ValueError) as error:  # HTTP errors, refused connections, timeouts, malformed URLs
         raise ValueError(f"could not download {url}: {error}") from None
     if len(data) > max_bytes:
         raise ValueError(f"{url} is larger than {max_bytes // 2**20} MB")

@@ -87,8 +87,13 @@ def load(
 def _from_pretrained(prior_ref, decoder_ref, dtype: torch.dtype, **options):
     """The one loading path for hub ids and folders: safetensors only, never remote code."""
     options = {DTYPE_ARG: dtype, "use_safetensors": True, **options}
-    prior = KandinskyV22PriorPipeline.from_pretrained(prior_ref, **options)
-    decoder = KandinskyV22Pipeline.from_pretrained(decoder_ref, **options)
+    try:
+        prior = KandinskyV22PriorPipeline.from_pretrained(prior_ref, **options)
+        decoder = KandinskyV22Pipeline.from_pretrained(decoder_ref, **options)
+    except SourceError:
+        raise
+    except Exception as error:  # missing or corrupt files, pickled weights only, …: say which source
+        raise SourceError(f"could not load the model from {prior_ref} and {decoder_ref}: {error}") from error
     prior.set_progress_bar_config(disable=True)
     decoder.set_progress_bar_config(disable=True)
     return prior, decoder

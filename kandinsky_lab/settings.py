@@ -16,6 +16,10 @@ import PIL.Image
 
 MAX_SEED = 2**63 - 1
 MODES = ("lerp", "slerp")
+# Allowed ranges. The prior's UnCLIPScheduler spaces its timesteps by (1000 - 1) / (steps - 1), so it
+# needs 2 steps or more; neither scheduler has more than its 1000 training timesteps to offer.
+WHOLE_RANGES = {"prior_steps": (2, 1000), "steps": (1, 1000), "num_images": (1, 64)}
+NUMBER_RANGES = {"prior_guidance_scale": (0.0, 100.0), "guidance_scale": (0.0, 100.0)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,15 +73,14 @@ class Interpolation(Sampling):
 
 def check_sampling(s: Sampling) -> None:
     """Raise ValueError naming the first field whose value cannot work."""
-    # The prior's UnCLIPScheduler spaces its timesteps by (1000 - 1) / (steps - 1): it needs 2 or more.
-    for name, least in (("prior_steps", 2), ("steps", 1), ("num_images", 1)):
+    for name, (low, high) in WHOLE_RANGES.items():
         value = getattr(s, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
-    for name in ("prior_guidance_scale", "guidance_scale"):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    for name, (low, high) in NUMBER_RANGES.items():
         value = getattr(s, name)
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
     for name in ("seed", "decoder_seed"):
         value = getattr(s, name)
         if value is None and name == "decoder_seed":

@@ -228,9 +228,9 @@ def test_decoder_settings_reuse_the_prior(fresh_kit):
     "settings,message",
     [
         (kl.TextToImage(prompt=""), "prompt must be a non-empty text"),
-        (kl.TextToImage(prompt="a", steps=0), "steps must be a whole number >= 1"),
-        (kl.TextToImage(prompt="a", prior_steps=1), "prior_steps must be a whole number >= 2"),
-        (kl.TextToImage(prompt="a", guidance_scale=float("nan")), "guidance_scale must be a finite number"),
+        (kl.TextToImage(prompt="a", steps=0), "steps must be a whole number from 1 to 1000"),
+        (kl.TextToImage(prompt="a", prior_steps=1), "prior_steps must be a whole number from 2 to 1000"),
+        (kl.TextToImage(prompt="a", guidance_scale=float("nan")), "guidance_scale must be a number from 0 to 100"),
         (kl.TextToImage(prompt="a", seed=-1), "seed must be a whole number from 0"),
         (kl.ImageToImage(prompt="a"), "image must be a PIL image"),
         (kl.ImageToImage(prompt="a", image=PIL.Image.new("RGB", (8, 8)), strength=1.5), r"strength must be in \(0, 1\]"),

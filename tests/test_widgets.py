@@ -188,6 +188,12 @@ def test_playground_gallery_restores_settings_and_sends_images(kit, tmp_path):
     sent = play.image_to_image.image_input.image
     assert np.array_equal(np.asarray(sent), np.asarray(t2i.run.last_result.images[1]))
     assert play.interpolation.image_input.gallery.options[-1] == ("#2", 1)
+    # After a kernel restart: a new playground on the same folder shows the saved pictures again.
+    again = Playground(kit, output_dir=tmp_path)
+    assert len(again.gallery.entries) == 2 and [e.seed for e in again.gallery.entries] == [7, 8]
+    again.gallery.restore(1)
+    assert again.text_to_image.settings() == made
+    assert np.array_equal(np.asarray(again.gallery.images[1]), np.asarray(t2i.run.last_result.images[1]))
 
 
 def test_the_core_package_never_imports_ipywidgets():

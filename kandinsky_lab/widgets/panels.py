@@ -27,10 +27,10 @@ class Panel:
     task = None  # the package function that does the work
     title = ""
 
-    def __init__(self, kit: Kit, on_result=None, allow_auto_size: bool = False):
+    def __init__(self, kit: Kit, on_result=None, allow_auto_size: bool = False, output_dir=None):
         self.kit = kit
         self.sampling = SamplingControls(kit, allow_auto_size=allow_auto_size)
-        self.run = RunArea(on_result=on_result)
+        self.run = RunArea(on_result=on_result, output_dir=output_dir)
         self.size_note = W.HTML()
         self.run.generate_button.on_click(lambda _: self.generate())
         self.sampling.size.dropdown.observe(lambda _: self.update_size_note(), names="value")
@@ -80,8 +80,8 @@ class TextToImagePanel(Panel):
     task = staticmethod(text_to_image)
     title = "Text → image"
 
-    def __init__(self, kit: Kit, on_result=None):
-        super().__init__(kit, on_result)
+    def __init__(self, kit: Kit, on_result=None, output_dir=None):
+        super().__init__(kit, on_result, output_dir=output_dir)
         self.prompt = W.Textarea(value="a red cat, 4k photo", description="prompt", layout=WIDE)
         self.negative_prompt = W.Text(value="", description="negative", placeholder="low quality, bad quality", layout=WIDE)
         self.prompt.add_class("kl-prompt")
@@ -102,8 +102,8 @@ class ImageToImagePanel(TextToImagePanel):
     task = staticmethod(image_to_image)
     title = "Image → image"
 
-    def __init__(self, kit: Kit, on_result=None):
-        Panel.__init__(self, kit, on_result, allow_auto_size=True)
+    def __init__(self, kit: Kit, on_result=None, output_dir=None):
+        Panel.__init__(self, kit, on_result, allow_auto_size=True, output_dir=output_dir)
         self.prompt = W.Textarea(value="a fantasy landscape, cinematic lighting", description="prompt", layout=WIDE)
         self.negative_prompt = W.Text(value="", description="negative", placeholder="low quality, bad quality", layout=WIDE)
         self.strength = slider(W.FloatSlider, "strength", 0.05, 1.0, 0.05, 0.3)
@@ -138,8 +138,8 @@ class InterpolationPanel(Panel):
     task = staticmethod(interpolate)
     title = "Interpolation: mix prompts and images"
 
-    def __init__(self, kit: Kit, on_result=None):
-        super().__init__(kit, on_result)
+    def __init__(self, kit: Kit, on_result=None, output_dir=None):
+        super().__init__(kit, on_result, output_dir=output_dir)
         self.items: list[tuple[str | PIL.Image.Image, W.FloatSlider, W.Box]] = []
         self.rows = W.VBox()
         self.weight_sum = W.HTML()

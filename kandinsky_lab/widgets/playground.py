@@ -1,8 +1,12 @@
 """The playground: the three panels in tabs, sharing one Kit and one history gallery.
 
 Restoring a picture from the gallery opens the tab of its task with its settings; "→ i2i" makes it
-the start image of image→image. Every image input can also pick from the gallery.
+the start image of image→image. Every image input can also pick from the gallery. With an
+`output_dir`, every picture is saved there as soon as it is made, and a new playground on the same
+folder (after a kernel restart) shows them again.
 """
+
+import os
 
 import os
 
@@ -16,19 +20,25 @@ from .panels import ImageToImagePanel, InterpolationPanel, TextToImagePanel
 
 class Playground:
     def __init__(self, kit: Kit, output_dir: str | os.PathLike | None = None):
-        self.gallery = HistoryGallery(output_dir, on_restore=self.restore, on_send=self.send_to_image_to_image)
-        self.text_to_image = TextToImagePanel(kit, on_result=self._on_result)
-        self.image_to_image = ImageToImagePanel(kit, on_result=self._on_result)
-        self.interpolation = InterpolationPanel(kit, on_result=self._on_result)
+        self.gallery = HistoryGallery(on_restore=self.restore, on_send=self.send_to_image_to_image)
+        self.text_to_image = TextToImagePanel(kit, on_result=self._on_result, output_dir=output_dir)
+        self.image_to_image = ImageToImagePanel(kit, on_result=self._on_result, output_dir=output_dir)
+        self.interpolation = InterpolationPanel(kit, on_result=self._on_result, output_dir=output_dir)
         self.panels = [self.text_to_image, self.image_to_image, self.interpolation]
         self.tabs = W.Tab(children=[p.widget for p in self.panels])
         for i, name in enumerate(["text → image", "image → image", "interpolation"]):
             self.tabs.set_title(i, name)
         self.widget = W.VBox([self.tabs, self.gallery.box])
         self.widget.add_class("kl-playground")
+        if output_dir is not None and os.path.isdir(output_dir):
+            self.gallery.load_folder(output_dir)
+            self._share_gallery()
 
     def _on_result(self, result) -> None:
         self.gallery.add(result)
+        self._share_gallery()
+
+    def _share_gallery(self) -> None:
         for panel in (self.image_to_image, self.interpolation):
             panel.image_input.set_gallery(self.gallery.images)
 

@@ -20,8 +20,9 @@ PREVIEW_EVERY = 5  # decoder steps between live previews
 
 
 class RunArea:
-    def __init__(self, on_result: Callable | None = None):
+    def __init__(self, on_result: Callable | None = None, output_dir=None):
         self.on_result = on_result  # called with each finished Result (the history gallery listens here)
+        self.output_dir = output_dir  # every picture is saved here the moment its batch is done
         self.runner = Runner()
         self.generate_button = W.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
@@ -69,7 +70,7 @@ class RunArea:
             previews(event)
 
         def work(stop):
-            return task(kit, settings, on_step=on_step, stop=stop, batch_size=1)
+            return task(kit, settings, on_step=on_step, stop=stop, batch_size=1, save_to=self.output_dir)
 
         def done(result):
             self.last_result = result
