@@ -83,6 +83,16 @@ def test_notebooks_follow_the_teaching_skeleton():
         assert max(len(t.splitlines()) for t in code) <= 15, path.name
 
 
+def stop_group(proc: subprocess.Popen) -> None:
+    """End a command started with start_new_session=True and everything it started (make, jupyter, kernels)."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,12 +132,7 @@ def test_main_command_serves_the_notebooks_in_jupyterlab(tmp_path):
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10).read().decode()
         assert "JupyterLab" in page
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 @pytest.mark.slow
@@ -150,9 +155,4 @@ def test_app_command_serves_the_playground_with_voila(tmp_path):
         assert "05 &#183; Playground" in page and "application/vnd.jupyter.widget-view+json" in page
         assert "from kandinsky_lab.widgets import Playground" not in page  # an app: the code is not shown
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
