@@ -3,7 +3,7 @@
     device: CUDA if present, else Apple MPS, else CPU.
     dtype:  float16 on CUDA and MPS (half the memory, what the real model is shipped for), float32 on CPU.
     offload (GPU only):
-        None          - every module on the GPU: fastest, needs the most memory (~12 GB in fp16 for 2.2).
+        None          - every module on the GPU: fastest, needs the most memory.
         "model"       - accelerate's model CPU offload: a module moves to the GPU only while it runs.
                         Fits a 16 GB Colab T4 with room for 768x768 images.
         "sequential"  - accelerate's sequential offload: layer by layer. Needs the least memory, is slowest.
