@@ -1,0 +1,125 @@
+"""The nano model's architecture: Kandinsky 2.2's exact component classes at small sizes.
+
+    text encoder   CLIPTextModelWithProjection, 3 layers, width 128, 77 positions
+    image encoder  CLIPVisionModelWithProjection on 64×64 pictures in 8×8 patches, 3 layers, width 128
+    prior          PriorTransformer, 4 layers, embedding size 128 (= both CLIP projections)
+    decoder        UNet2DConditionModel (32, 64 channels) on 16×16×4 latents, conditioned on the image embedding as in 2.2
+                   (addition_embed_type="image", encoder_hid_dim_type="image_proj"), out_channels=8
+    MoVQ           VQModel with spatial norm, 64×64×3 ↔ 16×16×4
+    schedulers     UnCLIPScheduler for the prior, DDPMScheduler for the decoder, configured as tiny.py's
+"""
+
+import torch
+from diffusers import DDPMScheduler, KandinskyV22Pipeline, KandinskyV22PriorPipeline, PriorTransformer
+from diffusers import UNet2DConditionModel, UnCLIPScheduler, VQModel
+from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+from kandinsky_lab.tiny import CLIPImageProcessor
+
+from . import tokenizer as nano_tokenizer
+
+DIM = 128
+MAX_TOKENS = 77
+IMAGE_SIZE = 64
+
+
+def build_prior() -> KandinskyV22PriorPipeline:
+    tokenizer = nano_tokenizer.build(MAX_TOKENS)
+    text_encoder = CLIPTextModelWithProjection(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=DIM,
+            projection_dim=DIM,
+            intermediate_size=4 * DIM,
+            num_attention_heads=4,
+            num_hidden_layers=3,
+            max_position_embeddings=MAX_TOKENS,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    image_encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=DIM,
+            projection_dim=DIM,
+            intermediate_size=4 * DIM,
+            num_attention_heads=4,
+            num_hidden_layers=3,
+            image_size=IMAGE_SIZE,
+            patch_size=8,
+            num_channels=3,
+        )
+    )
+    image_processor = CLIPImageProcessor(
+        crop_size=IMAGE_SIZE,
+        size=IMAGE_SIZE,
+        do_center_crop=True,
+        do_normalize=True,
+        do_resize=True,
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
+        resample=3,
+    )
+    prior = PriorTransformer(
+        num_attention_heads=4, attention_head_dim=DIM // 4, embedding_dim=DIM, num_layers=4, num_embeddings=MAX_TOKENS
+    )
+    scheduler = UnCLIPScheduler(
+        variance_type="fixed_small_log", prediction_type="sample", num_train_timesteps=1000, clip_sample=True, clip_sample_range=10.0
+    )
+    return KandinskyV22PriorPipeline(
+        prior=prior,
+        image_encoder=image_encoder,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        image_processor=image_processor,
+    )
+
+
+def build_decoder(unet_channels=(32, 64), layers: int = 1) -> KandinskyV22Pipeline:
+    unet = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=4,
+        out_channels=8,  # noise and variance, as the pipeline expects; only the noise half is trained
+        addition_embed_type="image",
+        down_block_types=("ResnetDownsampleBlock2D",) + ("SimpleCrossAttnDownBlock2D",) * (len(unet_channels) - 1),
+        up_block_types=("SimpleCrossAttnUpBlock2D",) * (len(unet_channels) - 1) + ("ResnetUpsampleBlock2D",),
+        mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+        block_out_channels=unet_channels,
+        layers_per_block=layers,
+        encoder_hid_dim=DIM,
+        encoder_hid_dim_type="image_proj",
+        cross_attention_dim=DIM,
+        attention_head_dim=32,
+        resnet_time_scale_shift="scale_shift",
+        class_embed_type=None,
+    )
+    movq = VQModel(
+        block_out_channels=[32, 64, 64],  # SpatialNorm groups by 32
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D", "AttnDownEncoderBlock2D"],
+        up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=32,
+        norm_type="spatial",
+        num_vq_embeddings=256,
+        vq_embed_dim=4,
+    )
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        steps_offset=1,
+        prediction_type="epsilon",
+        thresholding=False,
+    )
+    return KandinskyV22Pipeline(unet=unet, scheduler=scheduler, movq=movq)
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

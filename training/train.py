@@ -1,0 +1,92 @@
+"""Train the nano model in four stages and save it as Kandinsky 2.2 pipeline folders.
+
+    python -m training.train --out kandinsky_lab/models/nano          # full run, ~80 min on 2 CPU cores
+    python -m training.train --out /tmp/nano --preset smoke           # seconds: every stage, tiny counts
+
+Stages, each on frozen results of the ones before: MoVQ (movq.py) → CLIP towers (clip.py) →
+prior (prior.py) → UNet decoder (decoder.py). Seeded: the same preset on the same torch version and
+thread count gives the same weights. Writes prior/ and decoder/ exactly as `save_pretrained` does
+(safetensors), kandinsky_lab.json (default size 64 and the training summary) and training_log.jsonl.
+"""
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from . import clip, data, decoder, model, movq, prior
+from . import tokenizer as nano_tokenizer
+from .log import Log
+
+PRESETS = {  # steps and batch size per stage; `pictures` rendered once for all stages
+    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (600, 96), "prior": (1000, 64), "decoder": (6000, 32)},
+    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4)},
+}
+SEED = 0
+
+
+def main(out: Path, preset: str, seed: int = SEED) -> dict:
+    plan = PRESETS[preset]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "training_log.jsonl").unlink(missing_ok=True)
+    log = Log(out / "training_log.jsonl", every=50 if preset == "full" else 1)
+    random.seed(seed)
+    torch.manual_seed(seed)
+    started = time.monotonic()
+    pictures = data.build(plan["pictures"], seed)
+    prior_pipe, decoder_pipe = model.build_prior(), model.build_decoder()
+
+    movq.train(decoder_pipe.movq, pictures, *plan["movq"], seed=seed + 1, log=log)
+    clip.train(prior_pipe, pictures, *plan["clip"], seed=seed + 2, log=log)
+    embeddings = clip.image_embeddings(prior_pipe.image_encoder, pictures)
+    prior.train(prior_pipe, pictures, embeddings, *plan["prior"], seed=seed + 3, log=log)
+    latents = decoder.encode_all(decoder_pipe.movq, pictures)
+    zero = clip.zero_embedding(prior_pipe.image_encoder)
+    decoder.train(decoder_pipe.unet, decoder_pipe.scheduler, latents, embeddings, zero, *plan["decoder"], seed=seed + 4, log=log)
+
+    prior_pipe.save_pretrained(out / "prior", safe_serialization=True)
+    decoder_pipe.save_pretrained(out / "decoder", safe_serialization=True)
+    portable(out / "prior", prior_pipe.tokenizer)
+    summary = {
+        "default_size": 64,
+        "preset": preset,
+        "seed": seed,
+        "plan": plan,
+        "minutes": round((time.monotonic() - started) / 60, 1),
+        "stage_seconds": log.stage_seconds(),
+        "final_losses": {r["stage"]: {k: v for k, v in r.items() if k not in ("stage", "step", "of", "s")} for r in log.records},
+        "latent_mean": round(latents.mean().item(), 3),
+        "latent_std": round(latents.std().item(), 3),
+        "parameters": {name: model.count(module) for name, module in {**prior_pipe.components, **decoder_pipe.components}.items() if isinstance(module, torch.nn.Module)},
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    (out / "kandinsky_lab.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"saved to {out} in {summary['minutes']} min", flush=True)
+    return summary
+
+
+def portable(prior_folder: Path, tokenizer) -> None:
+    """Make the prior folder load with transformers 4.x too, as the hub's folders do.
+
+    transformers 5 without torchvision saves the image processor as CLIPImageProcessorPil (a class 4.x
+    lacks) and the tokenizer only as tokenizer.json; name the processor CLIPImageProcessor, as the
+    real model does, and add the vocab.json + merges.txt the slow tokenizer reads.
+    """
+    index_file = prior_folder / "model_index.json"
+    index = json.loads(index_file.read_text())
+    index["image_processor"] = ["transformers", "CLIPImageProcessor"]
+    index_file.write_text(json.dumps(index, indent=2) + "\n")
+    nano_tokenizer.save_vocab(tokenizer, prior_folder / "tokenizer")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="full")
+    parser.add_argument("--seed", type=int, default=SEED)
+    arguments = parser.parse_args()
+    main(arguments.out, arguments.preset, arguments.seed)
