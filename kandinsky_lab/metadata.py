@@ -135,12 +135,8 @@ def save_image(result: Result, index: int, folder: str | os.PathLike, stem: str 
     """Write image `index` of `result` as a new PNG in `folder`; returns its path. Never overwrites."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    info = PngInfo()
-    info.add_text("parameters", parameters_text(result, index))
-    info.add_text(CHUNK, json.dumps(record(result, index)))
     stem = slug(stem if stem is not None else _title(result.settings))
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".partial-", suffix=".png", delete=False) as tmp:
-        result.images[index].save(tmp, format="PNG", pnginfo=info)
+    tmp = _write_partial(result, index, folder)
     try:
         number = _next_number(folder)
         while True:
@@ -152,6 +148,30 @@ def save_image(result: Result, index: int, folder: str | os.PathLike, stem: str 
                 number += 1
     finally:
         os.unlink(tmp.name)
+
+
+def save_image_as(result: Result, index: int, path: str | os.PathLike) -> Path:
+    """Write image `index` of `result` to exactly `path`, atomically: the file is whole or absent.
+
+    For batch runs, whose file names are fixed by the item; an existing file is replaced.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_partial(result, index, path.parent)
+    os.replace(tmp.name, path)
+    return path
+
+
+def _write_partial(result: Result, index: int, folder: Path):
+    """The PNG with its metadata, written and flushed to a hidden temporary file in `folder`."""
+    info = PngInfo()
+    info.add_text("parameters", parameters_text(result, index))
+    info.add_text(CHUNK, json.dumps(record(result, index)))
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".partial-", suffix=".png", delete=False) as tmp:
+        result.images[index].save(tmp, format="PNG", pnginfo=info)
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    return tmp
 
 
 def read_record(path: str | os.PathLike) -> dict:
