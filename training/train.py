@@ -4,7 +4,8 @@
     python -m training.train --out /tmp/nano --preset smoke           # seconds: every stage, tiny counts
 
 Stages, each on frozen results of the ones before: MoVQ (movq.py) → CLIP towers (clip.py) →
-prior (prior.py) → UNet decoder (decoder.py). Seeded: the same preset on the same torch version and
+prior (prior.py) → UNet decoder (decoder.py) → MoVQ's decoder alone, longer (movq.py; the encoder,
+and so the UNet's latents, stay fixed) → the UNet again, weighted towards high noise (decoder.py). `--resume FOLDER` continues a run that stopped between stages. Seeded: the same preset on the same torch version and
 thread count gives the same weights. Writes prior/ and decoder/ exactly as `save_pretrained` does
 (safetensors), kandinsky_lab.json (default size 64 and the training summary) and training_log.jsonl.
 """
@@ -12,40 +13,64 @@ thread count gives the same weights. Writes prior/ and decoder/ exactly as `save
 import argparse
 import json
 import random
+import shutil
 import time
 from pathlib import Path
 
 import torch
+from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
 from . import clip, data, decoder, model, movq, prior
 from . import tokenizer as nano_tokenizer
 from .log import Log
 
 PRESETS = {  # steps and batch size per stage; `pictures` rendered once for all stages
-    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (600, 96), "prior": (1000, 64), "decoder": (6000, 32)},
-    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4)},
+    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (600, 96), "prior": (1000, 64), "decoder": (6000, 32), "movq_decoder": (800, 16), "decoder_high_noise": (1000, 32)},
+    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4), "decoder_high_noise": (2, 4)},
 }
 SEED = 0
 
 
-def main(out: Path, preset: str, seed: int = SEED) -> dict:
+def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -> dict:
+    """Run every stage, or with `resume` (a folder a run of the same preset saved) only the stages
+    that folder's log does not have, starting from its weights."""
     plan = PRESETS[preset]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "training_log.jsonl").unlink(missing_ok=True)
+    done_before = _stages_done(resume) if resume is not None else set()
+    if resume is not None and resume.resolve() != out.resolve():
+        shutil.copy(resume / "training_log.jsonl", out / "training_log.jsonl")
+    elif resume is None:
+        (out / "training_log.jsonl").unlink(missing_ok=True)
     log = Log(out / "training_log.jsonl", every=50 if preset == "full" else 1)
     random.seed(seed)
     torch.manual_seed(seed)
     started = time.monotonic()
     pictures = data.build(plan["pictures"], seed)
-    prior_pipe, decoder_pipe = model.build_prior(), model.build_decoder()
+    if resume is None:
+        prior_pipe, decoder_pipe = model.build_prior(), model.build_decoder()
+    else:
+        prior_pipe = KandinskyV22PriorPipeline.from_pretrained(resume / "prior", use_safetensors=True)
+        decoder_pipe = KandinskyV22Pipeline.from_pretrained(resume / "decoder", use_safetensors=True)
+        for module in (*prior_pipe.components.values(), *decoder_pipe.components.values()):
+            if isinstance(module, torch.nn.Module):
+                module.requires_grad_(True)
 
-    movq.train(decoder_pipe.movq, pictures, *plan["movq"], seed=seed + 1, log=log)
-    clip.train(prior_pipe, pictures, *plan["clip"], seed=seed + 2, log=log)
+    if "movq" not in done_before:
+        movq.train(decoder_pipe.movq, pictures, *plan["movq"], seed=seed + 1, log=log)
+    if "clip" not in done_before:
+        clip.train(prior_pipe, pictures, *plan["clip"], seed=seed + 2, log=log)
     embeddings = clip.image_embeddings(prior_pipe.image_encoder, pictures)
-    prior.train(prior_pipe, pictures, embeddings, *plan["prior"], seed=seed + 3, log=log)
+    if "prior" not in done_before:
+        prior.train(prior_pipe, pictures, embeddings, *plan["prior"], seed=seed + 3, log=log)
     latents = decoder.encode_all(decoder_pipe.movq, pictures)
-    zero = clip.zero_embedding(prior_pipe.image_encoder)
-    decoder.train(decoder_pipe.unet, decoder_pipe.scheduler, latents, embeddings, zero, *plan["decoder"], seed=seed + 4, log=log)
+    if "decoder" not in done_before:
+        zero = clip.zero_embedding(prior_pipe.image_encoder)
+        decoder.train(decoder_pipe.unet, decoder_pipe.scheduler, latents, embeddings, zero, *plan["decoder"], seed=seed + 4, log=log)
+    if "movq_decoder" not in done_before:
+        movq.refine_decoder(decoder_pipe.movq, pictures, latents, *plan["movq_decoder"], seed=seed + 5, log=log)
+    if "decoder_high_noise" not in done_before:
+        zero = clip.zero_embedding(prior_pipe.image_encoder)
+        decoder.refine_high_noise(decoder_pipe.unet, decoder_pipe.scheduler, latents, embeddings, zero, *plan["decoder_high_noise"], seed=seed + 6, log=log)
 
     prior_pipe.save_pretrained(out / "prior", safe_serialization=True)
     decoder_pipe.save_pretrained(out / "decoder", safe_serialization=True)
@@ -55,9 +80,11 @@ def main(out: Path, preset: str, seed: int = SEED) -> dict:
         "preset": preset,
         "seed": seed,
         "plan": plan,
-        "minutes": round((time.monotonic() - started) / 60, 1),
-        "stage_seconds": log.stage_seconds(),
-        "final_losses": {r["stage"]: {k: v for k, v in r.items() if k not in ("stage", "step", "of", "s")} for r in log.records},
+        "minutes": round((time.monotonic() - started) / 60 + (_previous(resume, "minutes") if resume else 0), 1),
+        "resumed_after": sorted(done_before),
+        "stage_seconds": (_previous(resume, "stage_seconds") if resume else {}) | log.stage_seconds(),
+        "final_losses": (_previous(resume, "final_losses") if resume else {})
+        | {r["stage"]: {k: v for k, v in r.items() if k not in ("stage", "step", "of", "s")} for r in log.records},
         "latent_mean": round(latents.mean().item(), 3),
         "latent_std": round(latents.std().item(), 3),
         "parameters": {name: model.count(module) for name, module in {**prior_pipe.components, **decoder_pipe.components}.items() if isinstance(module, torch.nn.Module)},
@@ -67,6 +94,15 @@ def main(out: Path, preset: str, seed: int = SEED) -> dict:
     (out / "kandinsky_lab.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"saved to {out} in {summary['minutes']} min", flush=True)
     return summary
+
+
+def _stages_done(folder: Path) -> set[str]:
+    return {json.loads(line)["stage"] for line in (folder / "training_log.jsonl").read_text().splitlines()}
+
+
+def _previous(folder: Path, key: str):
+    """A figure from the summary of the run being resumed."""
+    return json.loads((folder / "kandinsky_lab.json").read_text())[key]
 
 
 def portable(prior_folder: Path, tokenizer) -> None:
@@ -88,5 +124,6 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="full")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--resume", type=Path, help="a folder saved by an earlier run of this preset: run only its missing stages")
     arguments = parser.parse_args()
-    main(arguments.out, arguments.preset, arguments.seed)
+    main(arguments.out, arguments.preset, arguments.seed, arguments.resume)
