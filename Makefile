@@ -34,3 +34,5 @@ test: env
 
 bench: env
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.nano
+	$(PY) -m benchmarks.batch

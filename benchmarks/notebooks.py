@@ -17,7 +17,7 @@ LIMIT_EACH_S, LIMIT_ALL_S = 60, 300
 
 
 def time_notebooks() -> list[tuple[str, float]]:
-    os.environ.setdefault("KANDINSKY_LAB_SOURCE", "tiny")
+    os.environ.setdefault("KANDINSKY_LAB_SOURCE", "nano")
     times = []
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)

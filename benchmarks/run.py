@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 import kandinsky_lab as kl
+from benchmarks import sections
 from benchmarks.models import SIZE, save_large, weight_bytes
 from benchmarks.notebooks import table, time_notebooks
 
@@ -140,7 +141,7 @@ def main() -> None:
         "without CUDA; no GPU was available for the run above.",
         "",
     ]
-    RESULTS.write_text("\n".join(lines))
+    RESULTS.write_text("\n".join(lines) + ("\n" + sections.existing() + "\n" if sections.existing() else ""))
     print("\n".join(lines))
 
 

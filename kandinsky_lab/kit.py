@@ -24,6 +24,11 @@ from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, Kandins
 from .sizes import size_multiple
 
 INFO_FILE = "kandinsky_lab.json"  # written beside prior/ and decoder/ by Kit.save
+# (text→image, image→image) prompts a model draws well, to start the panels with
+EXAMPLE_PROMPTS = {
+    "nano": ("a red circle on a white background", "a large yellow star on a blue background"),
+    "any": ("a red cat, 4k photo", "a fantasy landscape, cinematic lighting"),  # the model card's
+}
 CACHE_ENTRIES = 512  # prior outputs kept: each is a few KB (one embedding per seed)
 
 
@@ -31,7 +36,7 @@ CACHE_ENTRIES = 512  # prior outputs kept: each is a few KB (one embedding per s
 class Kit:
     prior: KandinskyV22PriorPipeline
     decoder: KandinskyV22Pipeline
-    source: str  # what was loaded: "tiny", a hub id, or a folder
+    source: str  # what was loaded: "nano", "tiny", a hub id, or a folder
     default_size: int  # height and width used when settings leave them as None
     device: torch.device
     dtype: torch.dtype
@@ -49,6 +54,11 @@ class Kit:
     @property
     def size_multiple(self) -> int:
         return size_multiple(self.decoder.movq.config.block_out_channels)
+
+    @property
+    def example_prompts(self) -> tuple[str, str]:
+        """Prompts to start with: shapes for nano (it knows nothing else), the model card's otherwise."""
+        return EXAMPLE_PROMPTS["nano" if self.source == "nano" else "any"]
 
     @property
     def execution_device(self) -> torch.device:

@@ -4,11 +4,13 @@ Sources:
     "kandinsky-2-2"   the real model from the Hugging Face hub: kandinsky-community/kandinsky-2-2-prior
                       and kandinsky-community/kandinsky-2-2-decoder (either id works as the source too)
     a folder          holding prior/ and decoder/ as `save_pretrained` writes them (e.g. `Kit.save`)
+    "nano"            a miniature Kandinsky 2.2 trained by this project on a world of simple shapes
+                      (kandinsky_lab/models/nano, made by `python -m training.train`): the offline default
     "tiny"            a random-weight miniature built in-process (see tiny.py), for offline plumbing
 
-Hub ids and folders take the same path: `from_pretrained` with safetensors only and no remote code.
-When the hub is out of reach and the model is not cached, `load` fails within seconds and names the
-offline sources instead of hanging on a download.
+Hub ids, folders and "nano" take the same path: `from_pretrained` with safetensors only and no
+remote code. When the hub is out of reach and the model is not cached, `load` fails within seconds
+and names the offline sources instead of hanging on a download.
 """
 
 import json
@@ -31,7 +33,9 @@ HUB_MODEL = "kandinsky-2-2"
 HUB_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
 HUB_DECODER = "kandinsky-community/kandinsky-2-2-decoder"
 HUB_SIZE = 768  # the size the model card renders at
-OFFLINE_SOURCES = ("tiny",)
+NANO = "nano"
+NANO_FOLDER = Path(__file__).parent / "models" / "nano"
+OFFLINE_SOURCES = (NANO, "tiny")
 TINY_SIZE = 64
 FOLDER_SIZE = 512  # diffusers' pipeline default, for folders saved without kandinsky_lab.json
 HUB_TIMEOUT_S = 5.0
@@ -44,10 +48,11 @@ class SourceError(ValueError):
 
 
 def default_source() -> str:
-    """KANDINSKY_LAB_SOURCE if set; else the real model on a CUDA GPU, the offline model elsewhere."""
+    """KANDINSKY_LAB_SOURCE if set; else the real model on a CUDA GPU that can get it (cached, or the hub
+    answers), and "nano" everywhere else."""
     if os.environ.get("KANDINSKY_LAB_SOURCE"):
         return os.environ["KANDINSKY_LAB_SOURCE"]
-    return HUB_MODEL if torch.cuda.is_available() else OFFLINE_SOURCES[0]
+    return HUB_MODEL if torch.cuda.is_available() and _hub_available() else NANO
 
 
 def load(
@@ -70,8 +75,13 @@ def load(
         options = _hub_options()
         prior, decoder = _from_pretrained(HUB_PRIOR, HUB_DECODER, dtype, **options)
         size = HUB_SIZE
-    elif Path(source).is_dir():
-        folder = _check_folder(Path(source))
+    elif source == NANO or Path(source).is_dir():
+        if source == NANO and not (NANO_FOLDER / "prior").is_dir():
+            raise SourceError(
+                f"the nano weights are missing from this installation ({NANO_FOLDER}): reinstall kandinsky-lab, "
+                "or train them with `python -m training.train --out kandinsky_lab/models/nano`"
+            )
+        folder = _check_folder(NANO_FOLDER if source == NANO else Path(source))
         prior, decoder = _from_pretrained(folder / "prior", folder / "decoder", dtype)
         info = folder / INFO_FILE
         size = json.loads(info.read_text()).get("default_size", FOLDER_SIZE) if info.exists() else FOLDER_SIZE
@@ -104,6 +114,12 @@ def _check_folder(folder: Path) -> Path:
     if missing:
         raise SourceError(f"{folder} is not a Kandinsky 2.2 model folder: missing {', '.join(missing)}")
     return folder
+
+
+def _hub_available() -> bool:
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    cached = _is_cached(HUB_PRIOR) and _is_cached(HUB_DECODER)
+    return cached or (not offline and _reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), HUB_TIMEOUT_S))
 
 
 def _hub_options() -> dict:

@@ -1,6 +1,7 @@
 """Sample input images drawn on the spot with PIL: nothing to download, the same pixels everywhere.
 
-    samples()["sketch"]   # a rough hand-drawn-looking sketch, for image→image
+    samples()["sketch"]       # a rough hand-drawn-looking sketch, for image→image
+    samples()["rough star"]   # a wobbly star, for the nano model's image→image
     sample_names()
 
 They stand in for the model card's photos (a cat, Starry Night) in notebooks and widget menus.
@@ -31,6 +32,19 @@ def _circle() -> PIL.Image.Image:
     return im
 
 
+def _rough_star() -> PIL.Image.Image:
+    """A wobbly, off-colour star drawn by hand on a blue page: for image→image to clean up."""
+    im = PIL.Image.new("RGB", (SIZE, SIZE), (35, 60, 190))
+    wobble = [1.0, 0.9, 1.08, 0.95, 1.04, 0.88, 1.1, 0.97, 0.92, 1.05]
+    points = []
+    for i in range(10):
+        radius = (100 if i % 2 == 0 else 42) * wobble[i]
+        angle = -math.pi / 2 + math.pi * i / 5 + 0.06 * math.sin(3 * i)
+        points.append((128 + radius * math.cos(angle), 140 + radius * math.sin(angle)))
+    ImageDraw.Draw(im).polygon(points, fill=(235, 205, 60), outline=(200, 160, 30))
+    return im.filter(ImageFilter.GaussianBlur(2.0))
+
+
 def _swirls() -> PIL.Image.Image:
     """Blue and yellow brush swirls: a stand-in for a painting's style."""
     im = PIL.Image.new("RGB", (SIZE, SIZE), (20, 40, 110))
@@ -50,7 +64,7 @@ def _gradient() -> PIL.Image.Image:
     return PIL.Image.linear_gradient("L").resize((SIZE, SIZE)).convert("RGB")
 
 
-_MAKERS = {"sketch": _sketch, "red circle": _circle, "swirls": _swirls, "gradient": _gradient}
+_MAKERS = {"sketch": _sketch, "rough star": _rough_star, "red circle": _circle, "swirls": _swirls, "gradient": _gradient}
 
 
 def sample_names() -> list[str]:

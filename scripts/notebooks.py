@@ -58,7 +58,7 @@ def refresh(path: Path) -> float:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("KANDINSKY_LAB_SOURCE", "tiny")
+    os.environ.setdefault("KANDINSKY_LAB_SOURCE", "nano")
     if len(sys.argv) < 2 or sys.argv[1] != "refresh":
         sys.exit(__doc__)
     paths = [Path(p) for p in sys.argv[2:]] or sorted((ROOT / "notebooks").glob("*.ipynb"))

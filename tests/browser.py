@@ -53,7 +53,7 @@ def workspace(tmp: Path, notebooks: list[str]) -> dict:
     (tmp / "config" / "labconfig" / "page_config.json").write_text(json.dumps(PAGE_CONFIG))
     return {
         **os.environ,
-        "KANDINSKY_LAB_SOURCE": "tiny",
+        "KANDINSKY_LAB_SOURCE": "nano",
         "JUPYTER_TOKEN": TOKEN,
         "JUPYTER_CONFIG_DIR": str(tmp / "config"),
         "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),

@@ -1,8 +1,12 @@
-"""Shared fixtures: one tiny Kit for the session, and a tiny model saved to a folder."""
+"""Shared fixtures: one tiny Kit for the session, and a tiny model saved to a folder.
+
+Code that loads the default source (the notebooks, the lab and app servers) gets the offline "nano"
+model; unit tests use "tiny", which is built in milliseconds.
+"""
 
 import os
 
-os.environ.setdefault("KANDINSKY_LAB_SOURCE", "tiny")
+os.environ.setdefault("KANDINSKY_LAB_SOURCE", "nano")
 
 import pytest
 

@@ -78,7 +78,7 @@ def test_loading_refuses_pickled_weights(tmp_path, kit):
 
 
 def test_unknown_source_names_the_choices():
-    with pytest.raises(kl.SourceError, match="unknown model source 'nope'.*'kandinsky-2-2'.*'tiny'"):
+    with pytest.raises(kl.SourceError, match="unknown model source 'nope'.*'kandinsky-2-2'.*'nano', 'tiny'"):
         kl.load("nope")
 
 
@@ -97,7 +97,7 @@ def test_unreachable_hub_fails_fast_and_names_offline_sources(tmp_path, env):
     out = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=120)
     took = time.perf_counter() - start
     assert "cannot load 'kandinsky-2-2'" in out.stdout, out.stderr[-2000:]
-    assert "Offline sources: 'tiny'" in out.stdout
+    assert "Offline sources: 'nano', 'tiny'" in out.stdout
     assert took < 60  # import ~10 s on a 2-core CI machine; the check itself is bounded by HUB_TIMEOUT_S
 
 

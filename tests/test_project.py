@@ -51,7 +51,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_notebooks_are_stored_without_outputs():
     """No outputs, except the small text that nbval compares in `# NBVAL_CHECK_OUTPUT` cells."""
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    assert [p.name[:2] for p in notebooks] == ["00", "01", "02", "03", "04", "05"]
+    assert [p.name[:2] for p in notebooks] == ["00", "01", "02", "03", "04", "05", "06"]
     for path in notebooks:
         nb = json.loads(path.read_text())
         checked = 0
@@ -139,7 +139,7 @@ def test_main_command_serves_the_notebooks_in_jupyterlab(tmp_path):
 def test_app_command_serves_the_playground_with_voila(tmp_path):
     assert "make app" in readme_commands()
     port = free_port()
-    env = {**os.environ, "LAB_NO_BROWSER": "1", "KANDINSKY_LAB_SOURCE": "tiny", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    env = {**os.environ, "LAB_NO_BROWSER": "1", "KANDINSKY_LAB_SOURCE": "nano", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "app", f"APP_PORT={port}"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,

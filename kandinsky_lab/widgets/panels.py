@@ -82,7 +82,7 @@ class TextToImagePanel(Panel):
 
     def __init__(self, kit: Kit, on_result=None, output_dir=None):
         super().__init__(kit, on_result, output_dir=output_dir)
-        self.prompt = W.Textarea(value="a red cat, 4k photo", description="prompt", layout=WIDE)
+        self.prompt = W.Textarea(value=kit.example_prompts[0], description="prompt", layout=WIDE)
         self.negative_prompt = W.Text(value="", description="negative", placeholder="low quality, bad quality", layout=WIDE)
         self.prompt.add_class("kl-prompt")
         self.negative_prompt.add_class("kl-negative-prompt")
@@ -104,7 +104,7 @@ class ImageToImagePanel(TextToImagePanel):
 
     def __init__(self, kit: Kit, on_result=None, output_dir=None):
         Panel.__init__(self, kit, on_result, allow_auto_size=True, output_dir=output_dir)
-        self.prompt = W.Textarea(value="a fantasy landscape, cinematic lighting", description="prompt", layout=WIDE)
+        self.prompt = W.Textarea(value=kit.example_prompts[1], description="prompt", layout=WIDE)
         self.negative_prompt = W.Text(value="", description="negative", placeholder="low quality, bad quality", layout=WIDE)
         self.strength = slider(W.FloatSlider, "strength", 0.05, 1.0, 0.05, 0.3)
         self.image_input = ImageInput("start image", on_change=lambda _: self.update_size_note())

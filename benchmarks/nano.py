@@ -1,0 +1,134 @@
+"""`python -m benchmarks.nano`: how good and how fast the shipped nano model is.
+
+Writes the "nano" section of benchmarks/results.md (sections.py; the rest of the file is left as it is):
+    accuracy   one picture per prompt for PROMPTS prompts built only from the (shape, color, background)
+               combinations held out of training (training/data.py HELD_OUT), judged by
+               kandinsky_lab/judge.py (pixel statistics and outline matching, no model involved)
+    mixing     interpolations between two prompts with different object colors: the fraction of
+               in-between steps whose object color lies between the two ends' colors
+    speed      one 64×64 picture with 25 prior + 25 decoder steps (median of 7, warm process), and the
+               first picture from a fresh Python process (import + load + generate)
+All with the kit's defaults otherwise (guidance 4 for prior and decoder), seeds 0, 1, 2, …
+"""
+
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import kandinsky_lab as kl
+from kandinsky_lab import judge, world
+from benchmarks import sections
+from training.data import HELD_OUT
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = dict(prior_steps=25, steps=25)
+PROMPTS = 132
+TARGETS = {"color": 0.90, "background": 0.90, "shape": 0.75, "position": 0.80}
+MIX_PAIRS = [("red", "yellow"), ("blue", "white"), ("green", "purple"), ("black", "orange"), ("red", "blue"), ("yellow", "green")]
+MIX_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
+BETWEEN_TOLERANCE = 40.0  # RGB units a color may stray outside the two ends' box
+
+
+def prompts(count: int = PROMPTS, seed: int = 7) -> list[str]:
+    """Prompts from held-out combinations: half in the canonical form, half naming a place."""
+    rng, combos, out = random.Random(seed), sorted(HELD_OUT), []
+    for i in range(count):
+        shape, color, background = combos[i % len(combos)]
+        scene = world.Scene(shape, color, background, size=rng.choice(list(world.SIZES)), position="center")
+        if i % 2:
+            scene = world.Scene(shape, color, background, size=scene.size, position=rng.choice(["left", "right", "top", "bottom"]))
+        out.append(world.canonical(scene))
+    return out
+
+
+def accuracy(kit: kl.Kit) -> dict:
+    hits: dict[str, list[bool]] = {key: [] for key in (*TARGETS, "size")}
+    for seed, prompt in enumerate(prompts()):
+        image = kl.text_to_image(kit, kl.TextToImage(prompt=prompt, seed=seed, **STEPS)).images[0]
+        for key, ok in judge.agrees(judge.describe(image), world.parse(prompt)).items():
+            hits[key].append(ok)
+    return {key: sum(v) / len(v) for key, v in hits.items()}
+
+
+def object_rgb(image) -> np.ndarray | None:
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    mask = judge.object_mask(pixels, np.median(border, axis=0))
+    return np.median(pixels[mask], axis=0) if mask.sum() >= judge.MIN_OBJECT_PIXELS else None
+
+
+def mixing(kit: kl.Kit) -> dict:
+    between, total = 0, 0
+    for seed, (a, b) in enumerate(MIX_PAIRS):
+        background = "white" if "white" not in (a, b) else "black"
+        ends = [f"a large {color} circle on a {background} background" for color in (a, b)]
+        colors = []
+        for t in MIX_STEPS:
+            s = kl.Interpolation(items=tuple(ends), weights=(1 - t, t), seed=seed, **STEPS)
+            colors.append(object_rgb(kl.interpolate(kit, s).images[0]))
+        low, high = colors[0], colors[-1]
+        for c in colors[1:-1]:
+            total += 1
+            if c is not None and low is not None and high is not None:
+                between += bool(np.all(c >= np.minimum(low, high) - BETWEEN_TOLERANCE) and np.all(c <= np.maximum(low, high) + BETWEEN_TOLERANCE))
+    return {"between": between / total, "steps": total}
+
+
+def speed(kit: kl.Kit) -> dict:
+    kl.text_to_image(kit, kl.TextToImage(prompt="a red circle on a white background", seed=100, **STEPS))  # warm-up
+    times = []
+    for seed in range(7):  # new seeds: no remembered prior output
+        start = time.perf_counter()
+        kl.text_to_image(kit, kl.TextToImage(prompt="a red circle on a white background", seed=1000 + seed, **STEPS))
+        times.append(time.perf_counter() - start)
+    code = (
+        "import kandinsky_lab as kl; kit = kl.load('nano', device='cpu'); "
+        "kl.text_to_image(kit, kl.TextToImage(prompt='a red circle on a white background', prior_steps=25, steps=25))"
+    )
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+    return {"image_s": statistics.median(times), "first_image_s": time.perf_counter() - start}
+
+
+def section(acc: dict, mix: dict, fast: dict) -> list[str]:
+    mark = lambda ok: "yes" if ok else "**no**"  # noqa: E731
+    rows = [
+        f"| {key} accuracy | **{acc[key]:.1%}** | ≥ {target:.0%} | {mark(acc[key] >= target)} |" for key, target in TARGETS.items()
+    ]
+    return [
+        "## Nano model",
+        "",
+        f"The shipped `nano` model (kandinsky_lab/models/nano, model card there), on this machine's CPU. "
+        f"{PROMPTS} prompts built from the {len(HELD_OUT)} (shape, color, background) combinations held out of "
+        f"training, one picture each, {STEPS['prior_steps']} prior + {STEPS['steps']} decoder steps, judged by "
+        "kandinsky_lab/judge.py (pixel statistics, no model). Position counts the center for prompts that name no place.",
+        "",
+        "| figure | measured | target | met |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        f"| size accuracy (not a target) | {acc['size']:.1%} | – | – |",
+        f"| interpolation: in-between steps whose object color lies between the ends ({mix['steps']} steps) "
+        f"| **{mix['between']:.1%}** | – | – |",
+        f"| one 64×64 picture, 25 + 25 steps (median of 7) | **{fast['image_s']:.2f} s** | ≤ 1 s | {mark(fast['image_s'] <= 1)} |",
+        f"| first picture from a fresh process (import + load + generate) | **{fast['first_image_s']:.1f} s** | ≤ 10 s "
+        f"| {mark(fast['first_image_s'] <= 10)} |",
+        "",
+    ]
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    kit = kl.load("nano", device="cpu")
+    lines = section(accuracy(kit), mixing(kit), speed(kit))
+    sections.write("nano", lines)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

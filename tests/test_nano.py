@@ -1,0 +1,154 @@
+"""The nano model: its shapes world, the judge that scores it, the training script, the shipped weights."""
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kandinsky_lab as kl
+from kandinsky_lab import judge, world
+from kandinsky_lab.loading import NANO_FOLDER
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = dict(prior_steps=25, steps=25)
+
+
+# --- the world and the judge ---------------------------------------------------------------------
+
+
+def test_judge_reads_every_attribute_of_clean_renders():
+    rng = random.Random(5)
+    for _ in range(400):
+        scene = world.sample(rng)
+        found = judge.describe(world.render(scene))
+        assert {k: found[k] for k in ("shape", "color", "background", "position", "size")} == {
+            "shape": scene.shape,
+            "color": scene.color,
+            "background": scene.background,
+            "position": scene.position,
+            "size": scene.size,
+        }, scene
+
+
+def test_judge_finds_no_object_on_a_plain_picture():
+    plain = world.render(world.Scene("circle", "red", "blue", size="small")).resize((1, 1)).resize((64, 64))
+    assert judge.describe(plain)["shape"] is None
+
+
+def test_captions_name_what_is_drawn_and_parse_back():
+    rng = random.Random(0)
+    for _ in range(300):
+        scene = world.sample(rng)
+        text = world.caption(scene, rng)
+        named = world.parse(text)
+        assert named["shape"] == scene.shape and named["color"] == scene.color and named["background"] == scene.background
+        assert named["position"] == scene.position  # a caption without a place is a centered object
+        assert named.get("size", scene.size) == scene.size
+    assert world.canonical(world.Scene("star", "orange", "blue", size="small")) == "a small orange star on a blue background"
+    assert world.parse("a red circle on a white background") == {"color": "red", "background": "white", "shape": "circle", "position": "center"}
+
+
+def test_held_out_combinations_never_reach_training():
+    from training import data
+
+    pictures = data.build(300, seed=1)
+    assert data.HELD_OUT and not {(s.shape, s.color, s.background) for s in pictures.scenes} & data.HELD_OUT
+
+
+def test_tokenizer_is_clip_and_reads_each_caption_word_as_one_token():
+    from training.tokenizer import build
+
+    tokenizer = build(model_max_length=77)
+    assert type(tokenizer).__name__ == "CLIPTokenizer" and tokenizer.model_max_length == 77
+    tokens = tokenizer.tokenize("a small red star on the left on a white background")
+    assert tokens == ["a</w>", "small</w>", "red</w>", "star</w>", "on</w>", "the</w>", "left</w>", "on</w>", "a</w>", "white</w>", "background</w>"]
+    assert tokenizer.tokenize("zebra")  # unknown words are spelled out, not dropped
+
+
+# --- the training script -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_training_smoke_mode_runs_end_to_end_and_loads(tmp_path):
+    out = tmp_path / "nano"
+    run = subprocess.run(
+        [sys.executable, "-m", "training.train", "--preset", "smoke", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    stages = [json.loads(line)["stage"] for line in (out / "training_log.jsonl").read_text().splitlines()]
+    assert sorted(set(stages)) == ["clip", "decoder", "decoder_high_noise", "movq", "movq_decoder", "prior"]
+    assert list(out.glob("**/*.safetensors")) and not list(out.glob("**/*.bin"))
+    kit = kl.load(out, device="cpu")
+    assert kit.default_size == 64
+    assert kl.text_to_image(kit, kl.TextToImage(prompt="a red circle", prior_steps=2, steps=2)).images[0].size == (64, 64)
+
+
+# --- the shipped model ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nano():
+    return kl.load("nano", device="cpu")
+
+
+def test_nano_ships_as_safetensors_pipeline_folders_within_30_mb():
+    files = [p for p in NANO_FOLDER.rglob("*") if p.is_file()]
+    weights = [p for p in files if p.suffix == ".safetensors"]
+    assert {p.parent.name for p in weights} == {"text_encoder", "image_encoder", "prior", "unet", "movq"}
+    assert not [p for p in files if p.suffix in (".bin", ".pt", ".pkl", ".ckpt")]
+    assert sum(p.stat().st_size for p in files) <= 30 * 2**20
+    assert json.loads((NANO_FOLDER / "prior" / "model_index.json").read_text())["_class_name"] == "KandinskyV22PriorPipeline"
+
+
+def test_nano_loads_through_from_pretrained_like_a_folder(nano, monkeypatch):
+    from diffusers import KandinskyV22PriorPipeline
+
+    seen = []
+    original = KandinskyV22PriorPipeline.from_pretrained.__func__
+    monkeypatch.setattr(KandinskyV22PriorPipeline, "from_pretrained", classmethod(lambda cls, ref, **kw: seen.append(ref) or original(cls, ref, **kw)))
+    kit = kl.load("nano", device="cpu")
+    assert seen == [NANO_FOLDER / "prior"] and kit.source == "nano" and kit.default_size == 64
+    assert nano.decoder.unet.config.addition_embed_type == "image" and nano.decoder.movq.config.norm_type == "spatial"
+
+
+def test_nano_is_the_default_without_a_gpu_or_without_the_hub(monkeypatch):
+    from kandinsky_lab import loading
+
+    monkeypatch.delenv("KANDINSKY_LAB_SOURCE", raising=False)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert kl.default_source() == "nano"
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr(loading, "_is_cached", lambda repo: False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert kl.default_source() == "nano"  # a GPU, but the real model cannot be had
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    assert kl.default_source() == "nano"
+    monkeypatch.setattr(loading, "_is_cached", lambda repo: True)
+    assert kl.default_source() == "kandinsky-2-2"  # a GPU and the real model in the cache
+
+
+@pytest.mark.xfail(strict=True, reason="nano's decoder does not yet draw the right colors (issue #3: noise prediction at near-zero SNR)")
+def test_a_red_circle_on_white_is_red_on_white(nano):
+    image = kl.text_to_image(nano, kl.TextToImage(prompt="a red circle on a white background", seed=0, **STEPS)).images[0]
+    found = judge.describe(image)
+    assert (found["color"], found["background"]) == ("red", "white"), found
+    pixels = np.asarray(image, dtype=float)
+    assert pixels[0, 0].min() > 200  # the corner is white
+    assert found["shape"] is not None  # and something stands out from it
+
+
+@pytest.mark.xfail(strict=True, reason="nano's decoder does not yet draw the right colors (issue #3: noise prediction at near-zero SNR)")
+def test_image_to_image_at_low_strength_keeps_the_layout(nano):
+    start = world.render(world.Scene("square", "yellow", "blue", size="large", position="left"))
+    s = kl.ImageToImage(prompt="a yellow square on the left on a blue background", image=start, strength=0.3, seed=1, **STEPS)
+    out = kl.image_to_image(nano, s).images[0]
+    before = judge.object_mask(np.asarray(start, dtype=float), np.array(world.COLORS["blue"], dtype=float))
+    after = judge.object_mask(np.asarray(out, dtype=float), np.array(world.COLORS["blue"], dtype=float))
+    overlap = (before & after).sum() / (before | after).sum()
+    assert overlap > 0.7, overlap
+    assert judge.describe(out)["position"] == "left"
