@@ -20,40 +20,9 @@ MIN_SNR = 5.0
 
 
 def train(unet, scheduler, latents, embeddings, zero_embedding, steps: int, batch: int, seed: int, log: Log) -> None:
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-3, weight_decay=0.01)
-    schedule = warmup_cosine(optimizer, steps, 0.03)
-    ema = EMAModel(unet.parameters(), decay=0.999, use_ema_warmup=True)
-    alphas = scheduler.alphas_cumprod
-    unet.train()
-    for step in range(steps):
-        index = torch.randint(len(latents), (batch,), generator=generator)
-        clean, condition = latents[index], embeddings[index].clone()
-        dropped = torch.rand(batch, generator=generator) < CONDITION_DROPOUT
-        condition[dropped] = zero_embedding
-        t = torch.randint(0, len(alphas), (batch,), generator=generator)
-        noise = torch.randn(clean.shape, generator=generator)
-        a = alphas[t].view(-1, 1, 1, 1)
-        noisy = a.sqrt() * clean + (1 - a).sqrt() * noise
-        predicted = unet(noisy, t, encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample[:, :4]
-        snr = compute_snr(scheduler, t)
-        weight = snr.clamp(max=MIN_SNR) / snr
-        loss = (weight * ((predicted - noise) ** 2).mean(dim=(1, 2, 3))).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        ema.step(unet.parameters())
-        log.step("decoder", step, steps, loss=loss.item())
-    ema.copy_to(unet.parameters())
-    unet.eval()
-
-
-@torch.no_grad()
-def encode_all(movq, data, batch: int = 128) -> torch.Tensor:
-    """Every training picture's raw (unquantised) MoVQ latents, as image→image encodes them."""
-    return torch.cat([movq.encode(data.movq_batch(torch.arange(i, min(i + batch, len(data))))).latents for i in range(0, len(data), batch)])
+    """Stage 4: every timestep, min-SNR-5 weights, from scratch."""
+    weigh = lambda snr: snr.clamp(max=MIN_SNR) / snr  # noqa: E731
+    _fit(unet, scheduler, latents, embeddings, zero_embedding, steps, batch, seed, log, "decoder", 1e-3, 0.999, 0, weigh)
 
 
 def refine_high_noise(unet, scheduler, latents, embeddings, zero_embedding, steps: int, batch: int, seed: int, log: Log) -> None:
@@ -65,22 +34,29 @@ def refine_high_noise(unet, scheduler, latents, embeddings, zero_embedding, step
     draws t from the noisier 70 % and weighs each example by its clean-latent error, 1/SNR, capped
     at 25, starting from the stage-4 weights (EMA again).
     """
+    low = len(scheduler.alphas_cumprod) * 3 // 10
+    weigh = lambda snr: (1 / snr).clamp(max=25.0)  # noqa: E731
+    _fit(unet, scheduler, latents, embeddings, zero_embedding, steps, batch, seed, log, "decoder_high_noise", 2e-4, 0.998, low, weigh)
+
+
+def _fit(unet, scheduler, latents, embeddings, zero_embedding, steps, batch, seed, log, stage, lr, decay, low_t, weigh) -> None:
+    """The noise-prediction loop both UNet stages share: t from [low_t, T), loss weighted by weigh(SNR)."""
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=2e-4, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.01)
     schedule = warmup_cosine(optimizer, steps, 0.03)
-    ema = EMAModel(unet.parameters(), decay=0.998, use_ema_warmup=True)
+    ema = EMAModel(unet.parameters(), decay=decay, use_ema_warmup=True)
     alphas = scheduler.alphas_cumprod
     unet.train()
     for step in range(steps):
         index = torch.randint(len(latents), (batch,), generator=generator)
         clean, condition = latents[index], embeddings[index].clone()
         condition[torch.rand(batch, generator=generator) < CONDITION_DROPOUT] = zero_embedding
-        t = torch.randint(len(alphas) * 3 // 10, len(alphas), (batch,), generator=generator)
+        t = torch.randint(low_t, len(alphas), (batch,), generator=generator)
         noise = torch.randn(clean.shape, generator=generator)
         a = alphas[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * clean + (1 - a).sqrt() * noise
         predicted = unet(noisy, t, encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample[:, :4]
-        weight = (1 / compute_snr(scheduler, t)).clamp(max=25.0)
+        weight = weigh(compute_snr(scheduler, t))
         loss = (weight * ((predicted - noise) ** 2).mean(dim=(1, 2, 3))).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -88,6 +64,12 @@ def refine_high_noise(unet, scheduler, latents, embeddings, zero_embedding, step
         optimizer.step()
         schedule.step()
         ema.step(unet.parameters())
-        log.step("decoder_high_noise", step, steps, loss=loss.item())
+        log.step(stage, step, steps, loss=loss.item())
     ema.copy_to(unet.parameters())
     unet.eval()
+
+
+@torch.no_grad()
+def encode_all(movq, data, batch: int = 128) -> torch.Tensor:
+    """Every training picture's raw (unquantised) MoVQ latents, as image→image encodes them."""
+    return torch.cat([movq.encode(data.movq_batch(torch.arange(i, min(i + batch, len(data))))).latents for i in range(0, len(data), batch)])
