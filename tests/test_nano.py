@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import kandinsky_lab as kl
 from kandinsky_lab import judge, world
@@ -32,6 +33,19 @@ def test_judge_reads_every_attribute_of_clean_renders():
             "position": scene.position,
             "size": scene.size,
         }, scene
+
+
+def test_judge_reads_the_object_not_stray_specks():
+    """A decoder's corner artifacts (single far-off pixels) must not stretch the object's box."""
+    rng = random.Random(9)
+    for _ in range(40):
+        scene = world.sample(rng)
+        pixels = np.asarray(world.render(scene)).copy()
+        speck = np.array([255, 255, 255]) if scene.background in ("black", "blue", "purple", "red", "green") else np.zeros(3)
+        for y, x in ((0, 0), (0, 63), (63, 0), (63, 63), (2, 31)):
+            pixels[y, x] = speck
+        found = judge.describe(Image.fromarray(pixels))
+        assert (found["shape"], found["position"], found["size"]) == (scene.shape, scene.position, scene.size), scene
 
 
 def test_judge_finds_no_object_on_a_plain_picture():
