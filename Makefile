@@ -36,3 +36,4 @@ bench: env
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.nano
 	$(PY) -m benchmarks.batch
+	$(PY) -m benchmarks.gpu

@@ -135,10 +135,7 @@ def main() -> None:
         "",
         *table(d),
         "",
-        "## GPU",
-        "",
-        "GPU figures: `pytest -m gpu` (fp16 on CUDA, offload presets, peak GPU memory per preset) is skipped "
-        "without CUDA; no GPU was available for the run above.",
+        "GPU figures are in their own section below, written by `python -m benchmarks.gpu` on a CUDA machine.",
         "",
     ]
     RESULTS.write_text("\n".join(lines) + ("\n" + sections.existing() + "\n" if sections.existing() else ""))

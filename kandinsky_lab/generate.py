@@ -13,8 +13,10 @@ Each one runs the same two stages:
 Images are made in batches of `batch_size` (default: all at once). Stopping (a `StopSignal`, see
 steps.py) ends the run after the current step and keeps the batches already finished. With
 `save_to=folder` each image is written there (PNG with its settings, never overwriting) the moment
-its batch is done, so nothing is lost if a later batch fails. A GPU out-of-memory error is caught,
-the memory released, and re-raised as `GPUOutOfMemory` with a preset or size that needs less.
+its batch is done, so nothing is lost if a later batch fails. On CUDA a size predicted not to fit
+in the GPU's free memory is refused before the prior runs (memory.py); an out-of-memory error that
+happens anyway is caught, the memory released, and re-raised as `GPUOutOfMemory` with a preset or
+size that needs less.
 """
 
 
@@ -29,7 +31,7 @@ from pathlib import Path
 import PIL.Image
 import torch
 
-from . import mixing
+from . import memory, mixing
 from .embeddings import Embeddings, image_embedding, prompt_embeddings, truncation_notes, zero_embedding
 from .kit import Kit
 from .settings import (
@@ -172,9 +174,10 @@ def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a whole number >= 1 or None, got {batch_size!r}")
     batch_size = min(batch_size or settings.num_images, settings.num_images)
+    memory.check_fits(kit, settings.height, settings.width, batch_size)
     result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), kit.source, batch_size)
     with kit.lock:
-        stage = "prior"
+        stage, out_of_memory = "prior", False
         try:
             result.embeddings = embed()
             stage = "decoder"
@@ -182,7 +185,9 @@ def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to
         except Interrupted as stopped:
             result.interrupted = str(stopped)
         except torch.cuda.OutOfMemoryError:
-            raise GPUOutOfMemory(_out_of_memory_advice(kit, result, stage)) from None
+            out_of_memory = True  # raised below: the error's traceback still holds the failed step's tensors
+        if out_of_memory:
+            raise GPUOutOfMemory(_out_of_memory_advice(kit, result, stage))
     return result
 
 

@@ -44,6 +44,7 @@ class Kit:
     prior_runs: int = 0  # prior pipeline calls made so far (cached embeddings do not count)
     img2img: KandinskyV22Img2ImgPipeline = field(init=False)
     cache: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
+    memory_lines: dict | None = field(init=False, default=None, repr=False)  # memory.py's probe, on CUDA
     lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False)
 
     def __post_init__(self):

@@ -18,7 +18,7 @@ import torch
 from hypothesis import given, settings as hyp_settings, strategies as st
 
 import kandinsky_lab as kl
-from kandinsky_lab import images
+from kandinsky_lab import images, memory
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(prior_steps=2, steps=2)
@@ -268,6 +268,49 @@ def test_out_of_memory_advice_names_the_next_preset(fresh_kit):
     assert 'offload="sequential"' in _out_of_memory_advice(fresh_kit, result, "decoder")
 
 
+GIB = 2**30
+LINES = {"unet": memory.Line(fixed=0.5 * GIB, per_pixel=8_000.0), "movq": memory.Line(fixed=0.1 * GIB, per_pixel=12_000.0)}
+
+
+def test_memory_line_through_two_probes_predicts_a_third():
+    line = memory.Line.through((64 * 64, 128 * 128), (1_000 + 64 * 64 * 7, 1_000 + 128 * 128 * 7))
+    assert line.fixed == pytest.approx(1_000) and line.per_pixel == pytest.approx(7)
+    assert line.at(512 * 512, 2) == pytest.approx(1_000 + 2 * 512 * 512 * 7)
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(
+    fixed=st.floats(0, 4 * GIB), per_pixel=st.floats(100, 1e6), usable=st.floats(0.1 * GIB, 80 * GIB),
+    batch=st.integers(1, 8), multiple=st.sampled_from([16, 64]),
+)
+def test_largest_side_is_the_largest_square_that_fits(fixed, per_pixel, usable, batch, multiple):
+    lines = {"unet": memory.Line(fixed, per_pixel), "movq": memory.Line(fixed / 2, per_pixel * 1.5)}
+    side = memory.largest_side(lines, usable, batch, multiple)
+    assert side % multiple == 0
+    if side:
+        assert memory.needed_bytes(lines, side, side, batch) <= usable * (1 + 1e-9)
+    bigger = side + multiple
+    assert side == kl.sizes.MAX_SIDE // multiple * multiple or memory.needed_bytes(lines, bigger, bigger, batch) > usable
+
+
+def test_size_too_large_for_the_gpu_is_refused_before_the_prior(fresh_kit, monkeypatch):
+    """A simulated 16 GB GPU with 3 GiB free: 1024 x 1024 needs ~12 GiB by the lines above."""
+    monkeypatch.setattr(memory, "room", lambda kit: (LINES, 3 * GIB, "Tesla T4 (cuda:0)"))
+    with pytest.raises(ValueError) as caught:
+        kl.text_to_image(fresh_kit, T(prompt="a red circle", height=1024, width=1024, **FAST))
+    message = str(caught.value)
+    assert message.startswith("height=1024, width=1024 (1 image(s) per batch) needs about 11.8 GiB on Tesla T4 (cuda:0)")
+    assert "which has 3.0 GiB free: use height and width up to 508 (e.g. 508 x 508), or load with offload=\"model\"" in message
+    assert fresh_kit.prior_runs == 0  # refused before any work
+    with pytest.raises(ValueError, match=r"\(2 image\(s\) per batch\).*up to 360 .*or batch_size=1 or load"):
+        kl.text_to_image(fresh_kit, T(prompt="a red circle", height=496, width=496, num_images=2, **FAST))
+    assert len(kl.text_to_image(fresh_kit, T(prompt="a red circle", height=64, width=64, **FAST)).images) == 1
+
+
+def test_memory_is_not_checked_off_cuda(fresh_kit):
+    assert memory.room(fresh_kit) is None and fresh_kit.memory_lines is None
+
+
 def test_panel_shows_out_of_memory_and_bad_input_messages(kit, monkeypatch):
     from kandinsky_lab.widgets import TextToImagePanel
 
@@ -342,8 +385,13 @@ def render_doc() -> str:
         "",
         "- Stop during the prior and during the decoder: the run ends within a step, finished images are kept, "
         "the next run works (`tests/test_generate.py`, `tests/test_widgets.py`, `tests/test_browser.py`).",
-        "- Simulated GPU out-of-memory in the prior and in the decoder: `GPUOutOfMemory` names the stage, size and "
-        "preset, memory is released, finished images are kept and saved, the next run works; the panel shows it.",
+        "- Sizes too large for the GPU and preset: on CUDA, `kandinsky_lab/memory.py` predicts the run's peak from "
+        "two small probes and refuses a size that cannot fit before the prior runs, naming the largest size that "
+        "fits, `batch_size=1` and the next offload preset (simulated GPU here; on a real GPU in `tests/test_gpu.py`, "
+        "where the prediction is checked against measured peaks and the size it names runs).",
+        "- GPU out-of-memory in the prior and in the decoder: `GPUOutOfMemory` names the stage, size and "
+        "preset, memory is released, finished images are kept and saved, the next run works; the panel shows it "
+        "(simulated here; a real one in `tests/test_gpu.py`: memory back to what it was, cached blocks returned).",
         "- No lost work: with `save_to` (the panels' output folder) every image is written the moment its batch "
         "finishes, atomically and never over an existing file; the playground's gallery rebuilds from the folder "
         "after a kernel restart (`tests/test_metadata.py`, `tests/test_widgets.py`).",
@@ -354,8 +402,9 @@ def render_doc() -> str:
         "- Property-based tests (hypothesis): the validators accept exactly the documented ranges; settings survive "
         "the PNG metadata round-trip (`tests/test_metadata.py`).",
         "",
-        "Not covered yet: a real CUDA out-of-memory on a GPU (the GPU tests run only where one is lent), and sizes "
-        "checked against the memory of the chosen device and preset before a run.",
+        "The GPU tests run only where a GPU is lent (`python -m benchmarks.gpu`; last run in "
+        "`benchmarks/results.md`). On the CPU and Apple MPS no memory check is made: a large picture is slow there, "
+        "not fatal, and MPS reports no peak.",
         "",
     ]
     return "\n".join(lines)
