@@ -152,12 +152,14 @@ def _prompt_embeds(kit: Kit, s: TextToImage, on_step, stop) -> Embeddings:
     return prompt_embeddings(kit, s.prompt, s.negative_prompt, s.prior_steps, s.prior_guidance_scale, s.prior_seeds(), on_step, stop)
 
 
-def planned_size(kit: Kit, settings: Sampling) -> tuple[int, int]:
-    """The (height, width) a task will render for `settings`, or ValueError saying why it cannot."""
+def planned_size(kit: Kit, settings: Sampling, batch_size: int | None = None) -> tuple[int, int]:
+    """The (height, width) a task will render for `settings`, or ValueError saying why it cannot
+    (the size rule, or on CUDA a size that will not fit in the GPU's free memory)."""
     if isinstance(settings, ImageToImage) and settings.image is not None and (settings.height is None or settings.width is None):
         height, width = fit_size(settings.image, kit.size_multiple)
         settings = dataclasses.replace(settings, height=settings.height or height, width=settings.width or width)
     settings = _with_size(kit, settings)
+    memory.check_fits(kit, settings.height, settings.width, min(batch_size or settings.num_images, settings.num_images))
     return settings.height, settings.width
 
 

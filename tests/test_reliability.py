@@ -307,6 +307,19 @@ def test_size_too_large_for_the_gpu_is_refused_before_the_prior(fresh_kit, monke
     assert len(kl.text_to_image(fresh_kit, T(prompt="a red circle", height=64, width=64, **FAST)).images) == 1
 
 
+def test_panel_says_at_once_when_a_size_will_not_fit_the_gpu(kit, monkeypatch):
+    from kandinsky_lab.widgets import TextToImagePanel
+
+    monkeypatch.setattr(memory, "room", lambda kit: (LINES, 3 * GIB, "Tesla T4 (cuda:0)"))
+    panel = TextToImagePanel(kit)
+    panel.widget  # noqa: B018 - builds the panel and its size note
+    assert "renders" in panel.size_note.value
+    panel.sampling.size.set(1024, 1024)
+    assert "height=1024, width=1024" in panel.size_note.value and "GiB free" in panel.size_note.value
+    panel.run.generate_button.click()
+    assert "use height and width up to" in panel.run.status.value
+
+
 def test_memory_is_not_checked_off_cuda(fresh_kit):
     assert memory.room(fresh_kit) is None and fresh_kit.memory_lines is None
 
