@@ -8,7 +8,7 @@ cannot fit with a message naming the largest one that does (and the preset that 
             allocated already (the weights the preset keeps on the GPU), against what is still free
     prior        a prior pipeline call (with model offload: its biggest module moved in); no pixels
     UNet step    a forward pass on 2 × batch latents (classifier-free guidance doubles the batch)
-    MoVQ decode  batch latents to pixels
+    MoVQ decode  batch latents to pixels (image→image's encode of its input is not probed)
 
 The last two grow linearly with the pixels: convolutions and norms do, and diffusers' attention runs
 through PyTorch's scaled_dot_product_attention, whose CUDA kernels need memory linear in the tokens.
