@@ -191,7 +191,6 @@ def test_clip_score_ranks_the_matching_prompt_first_on_nano(nano):
     assert wins >= 18, wins
 
 
-@pytest.mark.xfail(strict=True, reason="nano's decoder does not yet draw the right colors (issue #3: noise prediction at near-zero SNR)")
 def test_clip_score_ranks_the_matching_prompt_first_for_a_generated_picture(nano):
     generated = kl.text_to_image(nano, kl.TextToImage(prompt="a red circle on a white background", prior_steps=25, steps=25)).images[0]
     scores = evaluate.clip_score(nano, [generated] * 2, ["a red circle on a white background", "a blue square on a yellow background"])

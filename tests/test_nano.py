@@ -48,6 +48,13 @@ def test_judge_reads_the_object_not_stray_specks():
         assert (found["shape"], found["position"], found["size"]) == (scene.shape, scene.position, scene.size), scene
 
 
+def test_tokenizer_ids_are_the_same_in_every_process():
+    """BPE training numbers its alphabet in hash order; the kit renumbers it so seeded training repeats."""
+    code = "import hashlib, json; from training import tokenizer; t = tokenizer.build(77); print(hashlib.sha256(json.dumps(t.get_vocab(), sort_keys=True).encode()).hexdigest())"
+    runs = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    assert len(runs) == 1
+
+
 def test_judge_finds_no_object_on_a_plain_picture():
     plain = world.render(world.Scene("circle", "red", "blue", size="small")).resize((1, 1)).resize((64, 64))
     assert judge.describe(plain)["shape"] is None
@@ -94,7 +101,7 @@ def test_training_smoke_mode_runs_end_to_end_and_loads(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     stages = [json.loads(line)["stage"] for line in (out / "training_log.jsonl").read_text().splitlines()]
-    assert sorted(set(stages)) == ["clip", "decoder", "decoder_high_noise", "movq", "movq_decoder", "prior"]
+    assert sorted(set(stages)) == ["clip", "decoder", "movq", "movq_decoder", "prior"]
     assert list(out.glob("**/*.safetensors")) and not list(out.glob("**/*.bin"))
     kit = kl.load(out, device="cpu")
     assert kit.default_size == 64
@@ -146,7 +153,6 @@ def test_nano_is_the_default_without_a_gpu_or_without_the_hub(monkeypatch):
     assert kl.default_source() == "kandinsky-2-2"  # a GPU and the real model in the cache
 
 
-@pytest.mark.xfail(strict=True, reason="nano's decoder does not yet draw the right colors (issue #3: noise prediction at near-zero SNR)")
 def test_a_red_circle_on_white_is_red_on_white(nano):
     image = kl.text_to_image(nano, kl.TextToImage(prompt="a red circle on a white background", seed=0, **STEPS)).images[0]
     found = judge.describe(image)
@@ -156,7 +162,6 @@ def test_a_red_circle_on_white_is_red_on_white(nano):
     assert found["shape"] is not None  # and something stands out from it
 
 
-@pytest.mark.xfail(strict=True, reason="nano's decoder does not yet draw the right colors (issue #3: noise prediction at near-zero SNR)")
 def test_image_to_image_at_low_strength_keeps_the_layout(nano):
     start = world.render(world.Scene("square", "yellow", "blue", size="large", position="left"))
     s = kl.ImageToImage(prompt="a yellow square on the left on a blue background", image=start, strength=0.3, seed=1, **STEPS)

@@ -6,7 +6,7 @@
     decoder        UNet2DConditionModel (32, 64 channels) on 16×16×4 latents, conditioned on the image embedding as in 2.2
                    (addition_embed_type="image", encoder_hid_dim_type="image_proj"), out_channels=8
     MoVQ           VQModel with spatial norm, 64×64×3 ↔ 16×16×4
-    schedulers     UnCLIPScheduler for the prior, DDPMScheduler for the decoder, configured as tiny.py's
+    schedulers     UnCLIPScheduler for the prior, DDPMScheduler for the decoder (linear betas as 2.2, v-prediction)
 """
 
 import torch
@@ -115,7 +115,7 @@ def build_decoder(unet_channels=(32, 64), layers: int = 1) -> KandinskyV22Pipeli
         beta_end=0.012,
         clip_sample=False,
         steps_offset=1,
-        prediction_type="epsilon",
+        prediction_type="v_prediction",  # see decoder.py: the 2.2 weights predict the noise, nano predicts v
         thresholding=False,
     )
     return KandinskyV22Pipeline(unet=unet, scheduler=scheduler, movq=movq)

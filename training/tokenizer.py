@@ -48,11 +48,16 @@ def build(model_max_length: int, vocab_size: int = 1024) -> CLIPTokenizer:
     )
     bpe.train_from_iterator(captions(), trainer)
     model = json.loads(bpe.to_str())["model"]
-    vocab = dict(model["vocab"])
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    # The trainer numbers its initial alphabet in hash-map order, which changes from process to
+    # process; number it in sorted order (then the merges, in their fixed order) so that a seeded
+    # run gives the same token ids, and so the same weights, every time.
+    merged = ["".join(m.split(" ")) for m in merges]
+    alphabet = sorted(set(model["vocab"]) - set(SPECIALS) - set(merged))
+    vocab = {token: i for i, token in enumerate(dict.fromkeys([*SPECIALS, *alphabet, *merged]))}
     for char in _byte_chars():  # CLIP spells unknown words in bytes, word-final ones with </w>
         for token in (char, char + "</w>"):
             vocab.setdefault(token, len(vocab))
-    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         (folder / "vocab.json").write_text(json.dumps(vocab))

@@ -1,13 +1,13 @@
-"""Train the nano model in four stages and save it as Kandinsky 2.2 pipeline folders.
+"""Train the nano model in five stages and save it as Kandinsky 2.2 pipeline folders.
 
-    python -m training.train --out kandinsky_lab/models/nano          # full run, ~80 min on 2 CPU cores
+    python -m training.train --out kandinsky_lab/models/nano          # full run, ~85 min on 2 CPU cores
     python -m training.train --out /tmp/nano --preset smoke           # seconds: every stage, tiny counts
 
 Stages, each on frozen results of the ones before: MoVQ (movq.py) → CLIP towers (clip.py) →
 prior (prior.py) → UNet decoder (decoder.py) → MoVQ's decoder alone, longer (movq.py; the encoder,
-and so the UNet's latents, stay fixed) → the UNet again, weighted towards high noise (decoder.py). `--resume FOLDER` continues a run that stopped between stages. Seeded: the same preset on the same torch version and
-thread count gives the same weights. Writes prior/ and decoder/ exactly as `save_pretrained` does
-(safetensors), kandinsky_lab.json (default size 64 and the training summary) and training_log.jsonl.
+and so the UNet's latents, stay fixed). `--resume FOLDER` continues a run that stopped between
+stages. Seeded: the same preset on the same torch version and thread count gives the same weights.
+Writes prior/ and decoder/ exactly as `save_pretrained` does (safetensors), kandinsky_lab.json (default size 64 and the training summary) and training_log.jsonl.
 """
 
 import argparse
@@ -25,8 +25,8 @@ from . import tokenizer as nano_tokenizer
 from .log import Log
 
 PRESETS = {  # steps and batch size per stage; `pictures` rendered once for all stages
-    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (600, 96), "prior": (1000, 64), "decoder": (6000, 32), "movq_decoder": (800, 16), "decoder_high_noise": (1000, 32)},
-    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4), "decoder_high_noise": (2, 4)},
+    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (600, 96), "prior": (1000, 64), "decoder": (6000, 32), "movq_decoder": (800, 16)},
+    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4)},
 }
 SEED = 0
 
@@ -68,9 +68,6 @@ def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -
         decoder.train(decoder_pipe.unet, decoder_pipe.scheduler, latents, embeddings, zero, *plan["decoder"], seed=seed + 4, log=log)
     if "movq_decoder" not in done_before:
         movq.refine_decoder(decoder_pipe.movq, pictures, latents, *plan["movq_decoder"], seed=seed + 5, log=log)
-    if "decoder_high_noise" not in done_before:
-        zero = clip.zero_embedding(prior_pipe.image_encoder)
-        decoder.refine_high_noise(decoder_pipe.unet, decoder_pipe.scheduler, latents, embeddings, zero, *plan["decoder_high_noise"], seed=seed + 6, log=log)
 
     prior_pipe.save_pretrained(out / "prior", safe_serialization=True)
     decoder_pipe.save_pretrained(out / "decoder", safe_serialization=True)
