@@ -80,6 +80,30 @@ def test_held_out_combinations_never_reach_training():
     assert data.HELD_OUT and not {(s.shape, s.color, s.background) for s in pictures.scenes} & data.HELD_OUT
 
 
+def test_look_alike_runs_share_their_keys_and_differ_from_each_other():
+    import torch
+    from training import data
+
+    pictures = data.build(600, seed=1)
+    keys = ("color", "background", "shape")
+    runs = pictures.look_alike_batch(6, 8, keys, torch.Generator().manual_seed(0)).view(6, 8)
+    shared = [{tuple(getattr(pictures.scenes[i], k) for k in keys) for i in run.tolist()} for run in runs]
+    assert all(len(values) == 1 for values in shared) and len(set.union(*shared)) == 6
+    assert len({pictures.scenes[i].position for i in runs.flatten().tolist()}) > 1  # what is not a key still varies
+
+
+def test_image_tower_starts_with_a_grid_of_positions():
+    import torch
+    from training.model import grid_positions
+
+    table = grid_positions(8, 128)
+    assert table.shape == (65, 128) and not table[0].any()
+    patches = table[1:].view(8, 8, 128)  # (row, column, dim)
+    assert torch.equal(patches[0, :, :64], patches[5, :, :64])  # same column, same x half
+    assert torch.equal(patches[:, 2, 64:], patches[:, 7, 64:])  # same row, same y half
+    assert torch.cdist(table[1:], table[1:]).fill_diagonal_(1).min() > 0.1  # every patch its own row
+
+
 def test_tokenizer_is_clip_and_reads_each_caption_word_as_one_token():
     from training.tokenizer import build
 

@@ -5,6 +5,13 @@ captions fit many pictures here ("a red circle on a blue background" fits every 
 any size), the targets are soft: a caption's target is spread over every picture in the batch it
 fits (data.matches). The text tower is trained the way the pipeline uses it: ids padded to
 `model_max_length` with no attention mask, pooled at the first end-of-text token.
+
+Batches are made of look-alikes (data.look_alike_batch): runs of pictures with the same two colors
+that differ in shape, size or position (RUN_KINDS), so colors alone cannot tell a caption's pictures
+apart and the towers must see shape, size and position too. With random batches two pictures rarely
+share both colors; nano v2's image embeddings, trained so, carried no position at all (a linear
+probe read it 20 % of the time: chance). With look-alikes and the image tower's position grid
+(model.grid_positions) the probe reads position 99.6 % of the time after 800 steps.
 """
 
 import math
@@ -16,6 +23,13 @@ import torch.nn.functional as F
 from .data import matches
 from .log import Log
 from .schedule import warmup_cosine
+
+LOOK_ALIKES = 8  # pictures per run of look-alikes in a batch
+RUN_KINDS = (  # what the pictures of a run share; a batch has about as many runs of each kind
+    ("color", "background"),  # they differ in shape, size and position
+    ("color", "background", "shape"),  # size and position
+    ("color", "background", "size", "position"),  # only in shape
+)
 
 
 def encode_text(tokenizer, text_encoder, captions: list[str], padding: str = "max_length"):
@@ -31,6 +45,8 @@ def encode_text(tokenizer, text_encoder, captions: list[str], padding: str = "ma
 
 
 def train(prior_pipe, data, steps: int, batch: int, seed: int, log: Log) -> None:
+    if batch % LOOK_ALIKES:
+        raise ValueError(f"the CLIP batch ({batch}) must be a multiple of LOOK_ALIKES ({LOOK_ALIKES})")
     text_encoder, image_encoder, tokenizer = prior_pipe.text_encoder, prior_pipe.image_encoder, prior_pipe.tokenizer
     generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
     logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
@@ -40,7 +56,9 @@ def train(prior_pipe, data, steps: int, batch: int, seed: int, log: Log) -> None
     text_encoder.train()
     image_encoder.train()
     for step in range(steps):
-        index = torch.randint(len(data), (batch,), generator=generator)
+        runs = batch // LOOK_ALIKES
+        kinds = [runs // len(RUN_KINDS) + (k < runs % len(RUN_KINDS)) for k in range(len(RUN_KINDS))]
+        index = torch.cat([data.look_alike_batch(n, LOOK_ALIKES, keys, generator) for n, keys in zip(kinds, RUN_KINDS) if n])
         captions = data.captions(index, rng)
         texts = F.normalize(encode_text(tokenizer, text_encoder, captions, padding="longest")[0], dim=-1)
         images = F.normalize(image_encoder(pixel_values=data.clip_batch(index)).image_embeds, dim=-1)

@@ -1,12 +1,13 @@
 """The training set: shapes-world scenes rendered once into tensors, with a held-out set of combinations.
 
 A fixed tenth of the (shape, color, background) combinations never appears in training, so the
-benchmark can ask for pictures the model has never seen (benchmarks/nano_eval.py uses HELD_OUT).
+benchmark can ask for pictures the model has never seen (benchmarks/nano.py uses HELD_OUT).
 """
 
 import itertools
 import random
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ TRAINING = [combo for combo in _combinations() if combo not in HELD_OUT]
 class Dataset:
     scenes: list[world.Scene]
     pixels: torch.Tensor  # (N, 3, 64, 64) uint8
+    _groups: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.scenes)
@@ -43,6 +45,22 @@ class Dataset:
 
     def captions(self, index: torch.Tensor, rng: random.Random) -> list[str]:
         return [world.caption(self.scenes[i], rng) for i in index.tolist()]
+
+    def groups(self, keys: tuple[str, ...]) -> list[torch.Tensor]:
+        """Picture indices grouped by the scene attributes `keys` (e.g. ("color", "background"))."""
+        if keys not in self._groups:
+            found = defaultdict(list)
+            for i, scene in enumerate(self.scenes):
+                found[tuple(getattr(scene, key) for key in keys)].append(i)
+            self._groups[keys] = [torch.tensor(found[value]) for value in sorted(found)]
+        return self._groups[keys]
+
+    def look_alike_batch(self, runs: int, run: int, keys: tuple[str, ...], generator: torch.Generator) -> torch.Tensor:
+        """`runs` × `run` indices: runs of pictures that agree on `keys` (and so differ, if at all, in
+        the other attributes) — contrastive training's hard negatives."""
+        groups = self.groups(keys)
+        chosen = torch.randperm(len(groups), generator=generator)[:runs].tolist()
+        return torch.cat([groups[g][torch.randint(len(groups[g]), (run,), generator=generator)] for g in chosen])
 
 
 def build(count: int, seed: int) -> Dataset:
