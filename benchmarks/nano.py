@@ -102,22 +102,24 @@ def speed(kit: kl.Kit) -> dict:
 
 def picture_embeddings(kit: kl.Kit, images: list) -> torch.Tensor:
     """Image embeddings as the prior pipeline computes them for pictures (its processor and encoder)."""
-    pixels = kit.prior.image_processor(images, return_tensors="pt").pixel_values
+    encoder = kit.prior.image_encoder
+    pixels = kit.prior.image_processor(images, return_tensors="pt").pixel_values.to(encoder.device, encoder.dtype)
     with torch.no_grad():
-        return torch.cat([kit.prior.image_encoder(pixel_values=pixels[i : i + 256]).image_embeds for i in range(0, len(pixels), 256)])
+        return torch.cat([encoder(pixel_values=pixels[i : i + 256]).image_embeds for i in range(0, len(pixels), 256)])
 
 
 def probes(kit: kl.Kit, pictures: int = PROBE_PICTURES) -> dict:
     """Held-out accuracy of a linear classifier per attribute, trained on 3/4 of `pictures` embeddings."""
     rng = random.Random(11)
     scenes = [world.sample(rng) for _ in range(pictures)]
-    x = torch.nn.functional.normalize(picture_embeddings(kit, [world.render(scene) for scene in scenes]), dim=1)
+    x = torch.nn.functional.normalize(picture_embeddings(kit, [world.render(scene) for scene in scenes]).float().cpu(), dim=1)
     split, found = pictures * 3 // 4, {}
     for key in ("shape", "position", "size"):
         names = sorted({getattr(scene, key) for scene in scenes})
         y = torch.tensor([names.index(getattr(scene, key)) for scene in scenes])
         probe = torch.nn.Linear(x.shape[1], len(names))
-        torch.nn.init.zeros_(probe.weight), torch.nn.init.zeros_(probe.bias)
+        torch.nn.init.zeros_(probe.weight)
+        torch.nn.init.zeros_(probe.bias)
         optimizer = torch.optim.Adam(probe.parameters(), lr=0.05)
         for _ in range(500):
             loss = torch.nn.functional.cross_entropy(probe(x[:split]), y[:split])
@@ -136,8 +138,13 @@ def decoder_from_true_embeddings(kit: kl.Kit) -> dict:
         scene = world.scene_for(prompt, rng)
         embedding = picture_embeddings(kit, [world.render(scene)])
         image = kit.decoder(
-            image_embeds=embedding, negative_image_embeds=negative, height=64, width=64, num_inference_steps=STEPS["steps"],
-            guidance_scale=4.0, generator=torch.Generator().manual_seed(seed),
+            image_embeds=embedding,
+            negative_image_embeds=negative,
+            height=64,
+            width=64,
+            num_inference_steps=STEPS["steps"],
+            guidance_scale=4.0,
+            generator=torch.Generator().manual_seed(seed),
         ).images[0]
         for key, ok in judge.agrees(judge.describe(image), world.parse(prompt)).items():
             if key in hits:
