@@ -1,7 +1,7 @@
 """The nano model's architecture: Kandinsky 2.2's exact component classes at small sizes.
 
     text encoder   CLIPTextModelWithProjection, 3 layers, width 128, 77 positions
-    image encoder  CLIPVisionModelWithProjection on 64×64 pictures in 8×8 patches, 3 layers, width 128,
+    image encoder  CLIPVisionModelWithProjection on 64×64 pictures in four 32×32 patches, 3 layers, width 128,
                    its position embeddings started as a 2-D sine-cosine grid
     prior          PriorTransformer, 4 layers, embedding size 128 (= both CLIP projections)
     decoder        UNet2DConditionModel (32, 64 channels) on 16×16×4 latents, conditioned on the image embedding as in 2.2
@@ -22,7 +22,7 @@ from . import tokenizer as nano_tokenizer
 DIM = 128
 MAX_TOKENS = 77
 IMAGE_SIZE = 64
-PATCH = 8
+PATCH = 32  # see build_prior: why the image tower reads four big patches
 
 
 def build_prior() -> KandinskyV22PriorPipeline:
@@ -41,6 +41,11 @@ def build_prior() -> KandinskyV22PriorPipeline:
             pad_token_id=tokenizer.pad_token_id,
         )
     )
+    # Big patches: a transformer on small patches learns shapes slowly. Trained to name the shape
+    # (supervised, batch 64), the tower with 8×8 patches was right 34 % of the time after 250 steps,
+    # 16×16 patches 38 % after 300 (a small CNN: 96 % after 50); with 32×32 patches 89 % after 2000
+    # steps, each 8× cheaper than with 8×8. So CLIP trains three times as many steps in less time,
+    # and a linear probe reads the shape from its embeddings 80 % of the time (41 % with 8×8).
     image_encoder = CLIPVisionModelWithProjection(
         CLIPVisionConfig(
             hidden_size=DIM,
