@@ -10,7 +10,8 @@ Writes the "nano" section of benchmarks/results.md (sections.py; the rest of the
                first picture from a fresh Python process (import + load + generate)
     diagnosis  where shape and position get lost, stage by stage: can a linear probe read them from the
                image embeddings of rendered pictures (what the UNet is given), and does the decoder
-               draw them when handed a true picture's embedding instead of the prior's
+               draw them when handed a true picture's embedding instead of the prior's, and how the
+               whole model does on prompts from combinations it was trained on
 All with the kit's defaults otherwise (guidance 4 for prior and decoder), seeds 0, 1, 2, …
 """
 
@@ -27,7 +28,7 @@ import torch
 import kandinsky_lab as kl
 from kandinsky_lab import judge, world
 from benchmarks import sections
-from training.data import HELD_OUT
+from training.data import HELD_OUT, TRAINING
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = dict(prior_steps=25, steps=25)
@@ -39,9 +40,11 @@ PROBE_PICTURES = 2000
 BETWEEN_TOLERANCE = 40.0  # RGB units a color may stray outside the two ends' box
 
 
-def prompts(count: int = PROMPTS, seed: int = 7) -> list[str]:
-    """Prompts from held-out combinations: half in the canonical form, half naming a place."""
-    rng, combos, out = random.Random(seed), sorted(HELD_OUT), []
+def prompts(count: int = PROMPTS, seed: int = 7, combos=HELD_OUT) -> list[str]:
+    """Prompts from `combos` (by default the held-out ones): half in the canonical form, half naming a place."""
+    rng, combos, out = random.Random(seed), sorted(combos), []
+    if len(combos) > count:
+        combos = rng.sample(combos, count)
     for i in range(count):
         shape, color, background = combos[i % len(combos)]
         scene = world.Scene(shape, color, background, size=rng.choice(list(world.SIZES)), position="center")
@@ -51,9 +54,9 @@ def prompts(count: int = PROMPTS, seed: int = 7) -> list[str]:
     return out
 
 
-def accuracy(kit: kl.Kit) -> dict:
+def accuracy(kit: kl.Kit, combos=HELD_OUT) -> dict:
     hits: dict[str, list[bool]] = {key: [] for key in (*TARGETS, "size")}
-    for seed, prompt in enumerate(prompts()):
+    for seed, prompt in enumerate(prompts(combos=combos)):
         image = kl.text_to_image(kit, kl.TextToImage(prompt=prompt, seed=seed, **STEPS)).images[0]
         for key, ok in judge.agrees(judge.describe(image), world.parse(prompt)).items():
             hits[key].append(ok)
@@ -152,7 +155,7 @@ def decoder_from_true_embeddings(kit: kl.Kit) -> dict:
     return {key: sum(v) / len(v) for key, v in hits.items()}
 
 
-def section(acc: dict, mix: dict, fast: dict, probe: dict, true: dict) -> list[str]:
+def section(acc: dict, mix: dict, fast: dict, probe: dict, true: dict, seen: dict) -> list[str]:
     mark = lambda ok: "yes" if ok else "**no**"  # noqa: E731
     rows = [
         f"| {key} accuracy | **{acc[key]:.1%}** | ≥ {target:.0%} | {mark(acc[key] >= target)} |" for key, target in TARGETS.items()
@@ -177,13 +180,15 @@ def section(acc: dict, mix: dict, fast: dict, probe: dict, true: dict) -> list[s
         "",
         "Diagnosis, stage by stage: a linear probe's held-out accuracy on the image embeddings of "
         f"{PROBE_PICTURES} rendered pictures (what the prior learns to predict and the UNet is given; chance: "
-        "shape 25 %, position 20 %, size 50 %), and the same prompts as above decoded from a rendered "
-        "picture's embedding instead of the prior's (the UNet and MoVQ alone).",
+        "shape 25 %, position 20 %, size 50 %); the same prompts as above decoded from a rendered "
+        "picture's embedding instead of the prior's (the UNet and MoVQ alone); and the whole model on "
+        f"{PROMPTS} prompts from combinations it was trained on (what it memorised, beside what it generalises).",
         "",
         "| stage | color | background | shape | position | size |",
         "| --- | --- | --- | --- | --- | --- |",
         f"| image embedding, linear probe | – | – | {probe['shape']:.1%} | {probe['position']:.1%} | {probe['size']:.1%} |",
         "| decoder from true embeddings | " + " | ".join(f"{true[key]:.1%}" for key in TARGETS) + " | – |",
+        "| whole model, prompts from trained combinations | " + " | ".join(f"{seen[key]:.1%}" for key in (*TARGETS, "size")) + " |",
         "",
     ]
 
@@ -191,7 +196,8 @@ def section(acc: dict, mix: dict, fast: dict, probe: dict, true: dict) -> list[s
 def main() -> None:
     torch.set_num_threads(2)
     kit = kl.load("nano", device="cpu")
-    lines = section(accuracy(kit), mixing(kit), speed(kit), probes(kit), decoder_from_true_embeddings(kit))
+    diagnosis = probes(kit), decoder_from_true_embeddings(kit), accuracy(kit, combos=TRAINING)
+    lines = section(accuracy(kit), mixing(kit), speed(kit), *diagnosis)
     sections.write("nano", lines)
     print("\n".join(lines))
 
