@@ -182,8 +182,9 @@ def test_a_red_circle_on_white_is_red_on_white(nano):
     found = judge.describe(image)
     assert (found["color"], found["background"]) == ("red", "white"), found
     pixels = np.asarray(image, dtype=float)
-    assert pixels[0, 0].min() > 200  # the corner is white
-    assert found["shape"] is not None  # and something stands out from it
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    assert (border.min(axis=1) > 200).mean() > 0.9  # the edge is white (a decoder may tint a corner pixel)
+    assert found["shape"] == "circle"  # since v4 (seeds 0-5 all circles)
 
 
 def test_image_to_image_at_low_strength_keeps_the_layout(nano):
