@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import kandinsky_lab as kl
-from kandinsky_lab import judge, world
+from kandinsky_lab import embeddings, evaluate, judge, world
 from benchmarks import sections
 from training.data import HELD_OUT, TRAINING
 
@@ -103,19 +103,11 @@ def speed(kit: kl.Kit) -> dict:
     return {"image_s": statistics.median(times), "first_image_s": time.perf_counter() - start}
 
 
-def picture_embeddings(kit: kl.Kit, images: list) -> torch.Tensor:
-    """Image embeddings as the prior pipeline computes them for pictures (its processor and encoder)."""
-    encoder = kit.prior.image_encoder
-    pixels = kit.prior.image_processor(images, return_tensors="pt").pixel_values.to(encoder.device, encoder.dtype)
-    with torch.no_grad():
-        return torch.cat([encoder(pixel_values=pixels[i : i + 256]).image_embeds for i in range(0, len(pixels), 256)])
-
-
 def probes(kit: kl.Kit, pictures: int = PROBE_PICTURES) -> dict:
     """Held-out accuracy of a linear classifier per attribute, trained on 3/4 of `pictures` embeddings."""
     rng = random.Random(11)
     scenes = [world.sample(rng) for _ in range(pictures)]
-    x = torch.nn.functional.normalize(picture_embeddings(kit, [world.render(scene) for scene in scenes]).float().cpu(), dim=1)
+    x = torch.nn.functional.normalize(evaluate.image_features(kit, [world.render(scene) for scene in scenes], batch=256).float(), dim=1)
     split, found = pictures * 3 // 4, {}
     for key in ("shape", "position", "size"):
         names = sorted({getattr(scene, key) for scene in scenes})
@@ -139,7 +131,7 @@ def decoder_from_true_embeddings(kit: kl.Kit) -> dict:
     negative = kit.prior.get_zero_embed()
     for seed, prompt in enumerate(prompts()):
         scene = world.scene_for(prompt, rng)
-        embedding = picture_embeddings(kit, [world.render(scene)])
+        embedding = embeddings.image_embedding(kit, world.render(scene))
         image = kit.decoder(
             image_embeds=embedding,
             negative_image_embeds=negative,
