@@ -104,6 +104,21 @@ def test_image_tower_starts_with_a_grid_of_positions():
     assert torch.cdist(table[1:], table[1:]).fill_diagonal_(1).min() > 0.1  # every patch its own row
 
 
+def test_image_tower_attention_starts_mimetic():
+    """Each head attends a patch to itself (query·keyᵀ has a positive diagonal), value·output has a
+    negative one; measured against the default start, where both diagonals are noise (|ratio| < 1)."""
+    from training.model import build_prior
+
+    for layer in build_prior().image_encoder.vision_model.encoder.layers:
+        attention, size = layer.self_attn, layer.self_attn.head_dim
+        for head in range(attention.num_heads):
+            rows = slice(head * size, (head + 1) * size)
+            qk = attention.q_proj.weight[rows].T @ attention.k_proj.weight[rows]
+            assert qk.diagonal().mean() > 3 * qk.abs().mean()
+        vo = attention.out_proj.weight @ attention.v_proj.weight
+        assert vo.diagonal().mean() < -3 * vo.abs().mean()
+
+
 def test_tokenizer_is_clip_and_reads_each_caption_word_as_one_token():
     from training.tokenizer import build
 
