@@ -7,10 +7,7 @@
         "model"       - accelerate's model CPU offload: a module moves to the GPU only while it runs.
                         Fits a 16 GB Colab T4 with room for 768x768 images.
         "sequential"  - accelerate's sequential offload: layer by layer. Needs the least memory, is slowest.
-    denormals (CPU): flushed to zero while the kit generates (see `denormals_flushed`).
 """
-
-from contextlib import contextmanager
 
 import torch
 
@@ -51,22 +48,3 @@ def place(pipelines, device: torch.device, offload: str | None) -> None:
             pipe.enable_model_cpu_offload(device=device)
         else:
             pipe.enable_sequential_cpu_offload(device=device)
-
-
-@contextmanager
-def denormals_flushed(device: torch.device):
-    """On CPU, treat subnormal floats (|x| < 1.2e-38 in float32) as zero for the duration.
-
-    x86 CPUs compute with subnormals many times slower than with normal numbers, and diffusion
-    activations drift into that range: nano's 25 + 25-step picture took 3.8 s with them and 2.2 s
-    flushed, side by side in one process on a loaded 2-core machine. No picture can show the
-    difference. torch has no getter for the flag, so it is switched off again afterwards (its default).
-    """
-    if device.type != "cpu":
-        yield
-        return
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)

@@ -31,7 +31,7 @@ from pathlib import Path
 import PIL.Image
 import torch
 
-from . import devices, memory, mixing
+from . import memory, mixing
 from .embeddings import Embeddings, image_embedding, prompt_embeddings, truncation_notes, zero_embedding
 from .kit import Kit
 from .settings import (
@@ -178,7 +178,7 @@ def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to
     batch_size = min(batch_size or settings.num_images, settings.num_images)
     memory.check_fits(kit, settings.height, settings.width, batch_size)
     result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), kit.source, batch_size)
-    with kit.lock, devices.denormals_flushed(kit.device):
+    with kit.lock:
         stage, out_of_memory = "prior", False
         try:
             result.embeddings = embed()
