@@ -1,20 +1,24 @@
 """`python -m benchmarks.gpu` (on a CUDA machine): run the GPU tests and write their figures.
 
 Runs tests/test_gpu.py (fp16 on CUDA, the offload presets, memory.py's prediction against measured
-peaks, a size refused for the free memory, a real out-of-memory) with pytest, reads the figures the
-tests attach with `record_property` from the JUnit report, and writes the "gpu" section of
-benchmarks/results.md (sections.py). Without CUDA it says so and writes nothing.
+peaks, a size refused for the free memory, a real out-of-memory, nano in fp16) with pytest, reads the
+figures the tests attach with `record_property` from the JUnit report, measures the shipped nano model
+in fp16 on the GPU (benchmarks/nano.py's held-out accuracy and warm one-picture time), and writes the
+"gpu" section of benchmarks/results.md (sections.py). Without CUDA it says so and writes nothing.
 """
 
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import torch
 
-from benchmarks import sections
+import kandinsky_lab as kl
+from benchmarks import nano, sections
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +38,19 @@ def run_tests() -> tuple[dict[str, str], dict[str, str]]:
     return outcomes, figures
 
 
-def section(outcomes: dict[str, str], figures: dict[str, str]) -> list[str]:
+def nano_on_gpu() -> dict:
+    """nano's held-out accuracy and warm one-picture time (median of 7), in fp16 on the GPU."""
+    kit = kl.load("nano")
+    found = nano.accuracy(kit)
+    times = []
+    for seed in range(7):
+        start = time.perf_counter()
+        kl.text_to_image(kit, kl.TextToImage(prompt="a red circle on a white background", seed=1000 + seed, **nano.STEPS))
+        times.append(time.perf_counter() - start)  # the PIL picture is on the CPU: the GPU has finished
+    return found | {"image_s": statistics.median(times), "dtype": str(kit.dtype).removeprefix("torch.")}
+
+
+def section(outcomes: dict[str, str], figures: dict[str, str], small: dict) -> list[str]:
     passed = sum(v == "passed" for v in outcomes.values())
     mb = lambda key: figures.get(key, "–")  # noqa: E731
     return [
@@ -59,6 +75,11 @@ def section(outcomes: dict[str, str], figures: dict[str, str]) -> list[str]:
             for side in (256, 512)
         ],
         "",
+        f"The shipped nano model in {small['dtype']} on the GPU (`kl.load(\"nano\")`, the default there without the hub), "
+        f"the nano section's {nano.PROMPTS} held-out prompts, 25 + 25 steps: color {small['color']:.1%}, background "
+        f"{small['background']:.1%}, shape {small['shape']:.1%}, position {small['position']:.1%}, size {small['size']:.1%}; "
+        f"one 64×64 picture {small['image_s']:.2f} s (median of 7, warm).",
+        "",
     ]
 
 
@@ -66,7 +87,7 @@ def main() -> None:
     if not torch.cuda.is_available():
         print("no CUDA device: nothing measured, benchmarks/results.md left as it is")
         return
-    lines = section(*run_tests())
+    lines = section(*run_tests(), nano_on_gpu())
     sections.write("gpu", lines)
     print("\n".join(lines))
 

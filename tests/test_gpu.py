@@ -1,8 +1,9 @@
 """GPU-only tests (`pytest -m gpu`): fp16 on CUDA, the offload presets, peak GPU memory per preset,
-the memory prediction (memory.py) against measured peaks, and a real CUDA out-of-memory.
+the memory prediction (memory.py) against measured peaks, a real CUDA out-of-memory, and the shipped
+nano model in fp16 on CUDA (the default on a GPU without the hub).
 
-Skipped without CUDA. They use the ~760 MB random-weight benchmark model saved to a folder, loaded
-through the same `from_pretrained` path as the hub model. Peak memory per preset is printed and
+Skipped without CUDA. Apart from nano they use the ~760 MB random-weight benchmark model saved to a
+folder, loaded through the same `from_pretrained` path as the hub model. Peak memory per preset is printed and
 attached to the test report (`record_property`), for benchmarks/results.md.
 """
 
@@ -13,7 +14,7 @@ import torch
 
 import kandinsky_lab as kl
 from benchmarks.models import SIZE, save_large
-from kandinsky_lab import memory
+from kandinsky_lab import judge, memory
 
 pytestmark = [
     pytest.mark.gpu,
@@ -129,3 +130,13 @@ def test_real_out_of_memory_is_caught_memory_released_and_the_next_run_works(fol
     assert abs(torch.cuda.memory_allocated() - baseline - hogged) < 64 * 2**20  # nothing of the failed run is held
     assert torch.cuda.mem_get_info()[0] >= 400 * 2**20  # and its cached blocks went back to the GPU
     assert kl.text_to_image(kit, SETTINGS).images[0].size == (SIZE, SIZE)
+
+
+def test_nano_in_float16_on_cuda_draws_what_is_asked():
+    """A GPU without the hub gets nano, in fp16 like any model on CUDA: it must still draw the prompt."""
+    kit = kl.load("nano")
+    assert kit.source == "nano" and kit.device.type == "cuda" and kit.dtype == torch.float16
+    for seed in range(4):
+        settings = kl.TextToImage(prompt="a red circle on a white background", seed=seed, prior_steps=25, steps=25)
+        found = judge.describe(kl.text_to_image(kit, settings).images[0])
+        assert (found["color"], found["background"], found["shape"]) == ("red", "white", "circle"), (seed, found)
