@@ -1,6 +1,6 @@
 """Train the nano model in five stages and save it as Kandinsky 2.2 pipeline folders.
 
-    python -m training.train --out kandinsky_lab/models/nano          # full run, ~85 min on 2 CPU cores
+    python -m training.train --out kandinsky_lab/models/nano          # full run, ~75 min on 2 CPU cores
     python -m training.train --out /tmp/nano --preset smoke           # seconds: every stage, tiny counts
 
 Stages, each on frozen results of the ones before: MoVQ (movq.py) → CLIP towers (clip.py) →
