@@ -221,30 +221,32 @@ def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=Non
     s, emb, seeds, size = result.settings, result.embeddings, result.decoder_seeds, result.batch_size
     starts = range(0, len(seeds), size)
     steps = int(s.steps * s.strength) if init_image is not None else s.steps
-    for b, start in enumerate(starts):
-        rows = emb.rows(start, start + size)
-        kwargs = dict(
-            image_embeds=rows.image_embeds,
-            negative_image_embeds=rows.negative_image_embeds,
-            height=s.height,
-            width=s.width,
-            num_inference_steps=s.steps,
-            guidance_scale=s.guidance_scale,
-            generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds[start : start + size]],
-            callback_on_step_end=pipeline_callback("decoder", steps, b + 1, len(starts), on_step, stop),
-        )
-        if init_image is None:
-            images = kit.decoder(**kwargs).images
-        else:
-            # init_image already has the exact size. height/width=None keeps it: diffusers 0.42's img2img
-            # passes (width, height) to a (height, width) resize and would transpose non-square pictures.
-            kwargs.update(height=None, width=None)
-            images = kit.img2img(image=[init_image] * len(rows), strength=s.strength, **kwargs).images
-        result.images.extend(images)
-        if save_to is not None:
-            from .metadata import save_image  # metadata.py imports this module
+    with kit.sampler(s.sampler):
+        for b, start in enumerate(starts):
+            rows = emb.rows(start, start + size)
+            kwargs = dict(
+                image_embeds=rows.image_embeds,
+                negative_image_embeds=rows.negative_image_embeds,
+                height=s.height,
+                width=s.width,
+                num_inference_steps=s.steps,
+                guidance_scale=s.guidance_scale,
+                generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds[start : start + size]],
+                callback_on_step_end=pipeline_callback("decoder", steps, b + 1, len(starts), on_step, stop),
+            )
+            if init_image is None:
+                images = kit.decoder(**kwargs).images
+            else:
+                # init_image already has the exact size. height/width=None keeps it: diffusers 0.42's img2img
+                # passes (width, height) to a (height, width) resize and would transpose non-square pictures.
+                kwargs.update(height=None, width=None)
+                images = kit.img2img(image=[init_image] * len(rows), strength=s.strength, **kwargs).images
+            result.images.extend(images)
+            if save_to is not None:
+                from .metadata import save_image  # metadata.py imports this module
 
-            result.paths += [save_image(result, i, save_to) for i in range(len(result.images) - len(images), len(result.images))]
+                new = range(len(result.images) - len(images), len(result.images))
+                result.paths += [save_image(result, i, save_to) for i in new]
 
 
 def run(kit: Kit, settings: Sampling, **options) -> Result:

@@ -15,12 +15,14 @@ prompt again with other decoder settings skips the prior. Get one with `kandinsk
 import json
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
+from . import samplers
 from .sizes import size_multiple
 
 INFO_FILE = "kandinsky_lab.json"  # written beside prior/ and decoder/ by Kit.save
@@ -65,6 +67,18 @@ class Kit:
     def execution_device(self) -> torch.device:
         """Where tensors go for the next call (the GPU even while offloaded modules wait on the CPU)."""
         return self.decoder._execution_device
+
+    @contextmanager
+    def sampler(self, name: str):
+        """Decode with the sampler `name` (samplers.py) inside the block; the loaded scheduler is back after it."""
+        loaded = self.decoder.scheduler
+        chosen = samplers.build(name, loaded)
+        with self.lock:
+            self.decoder.scheduler = self.img2img.scheduler = chosen
+            try:
+                yield chosen
+            finally:
+                self.decoder.scheduler = self.img2img.scheduler = loaded
 
     def remember(self, key, value) -> None:
         self.cache[key] = value

@@ -27,6 +27,7 @@ from pathlib import Path
 import PIL.Image
 from PIL.PngImagePlugin import PngInfo
 
+from . import samplers
 from .generate import Result, run
 from .kit import Kit
 from .settings import ImageToImage, Interpolation, TextToImage
@@ -111,7 +112,7 @@ def parameters_text(result: Result, index: int) -> str:
         prompt = s.prompt
     fields = {
         "Steps": s.steps,
-        "Sampler": "DDPM",
+        "Sampler": samplers.LABELS[s.sampler],
         "CFG scale": s.guidance_scale,
         "Seed": result.decoder_seeds[index],
         "Size": f"{s.width}x{s.height}",

@@ -16,6 +16,7 @@ import PIL.Image
 
 MAX_SEED = 2**63 - 1
 MODES = ("lerp", "slerp")
+SAMPLERS = ("ddpm", "ddim", "dpm++", "unipc", "euler")  # the decoder's scheduler (samplers.py)
 # Allowed ranges. The prior's UnCLIPScheduler spaces its timesteps by (1000 - 1) / (steps - 1), so it
 # needs 2 steps or more; neither scheduler has more than its 1000 training timesteps to offer.
 WHOLE_RANGES = {"prior_steps": (2, 1000), "steps": (1, 1000), "num_images": (1, 64)}
@@ -30,6 +31,7 @@ class Sampling:
     prior_steps: int = 25  # denoising steps of the prior (text embedding -> CLIP image embedding), >= 2
     guidance_scale: float = 4.0  # classifier-free guidance of the decoder; <= 1 turns it off
     steps: int = 50  # denoising steps of the decoder (UNet on MoVQ latents)
+    sampler: str = "ddpm"  # the decoder's scheduler: "ddpm" (the model card's), "ddim", "dpm++", "unipc", "euler"
     height: int | None = None  # pixels; None: the model's default size
     width: int | None = None  # pixels; None: the model's default size
     num_images: int = 1  # images per call, seeds counting up from `seed`
@@ -81,6 +83,8 @@ def check_sampling(s: Sampling) -> None:
         value = getattr(s, name)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
             raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    if s.sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(map(repr, SAMPLERS))}, got {s.sampler!r}")
     for name in ("seed", "decoder_seed"):
         value = getattr(s, name)
         if value is None and name == "decoder_seed":

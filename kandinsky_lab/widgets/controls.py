@@ -13,8 +13,9 @@ import PIL.Image
 
 from ..images import fetch_image, open_image
 from ..kit import Kit
+from ..samplers import LABELS
 from ..samples import sample, sample_names
-from ..settings import MAX_SEED
+from ..settings import MAX_SEED, SAMPLERS
 
 ASPECTS = [("1:1", 1, 1), ("4:3", 4, 3), ("3:4", 3, 4), ("3:2", 3, 2), ("2:3", 2, 3), ("16:9", 16, 9), ("9:16", 9, 16)]
 SCALES = (1.0, 2 / 3, 4 / 3)  # of the model's default size: 768, 512, 1024 for Kandinsky 2.2
@@ -113,6 +114,8 @@ class SamplingControls:
         self.prior_steps = slider(W.IntSlider, "prior steps", 2, 100, 1, 25)
         self.guidance = slider(W.FloatSlider, "decoder guidance", 0.0, 20.0, 0.5, 4.0)
         self.steps = slider(W.IntSlider, "decoder steps", 1, 150, 1, 50)
+        self.sampler = W.Dropdown(options=[(LABELS[name], name) for name in SAMPLERS], value="ddpm", description="sampler", style=SLIDER_STYLE, layout=WIDE)
+        self.sampler.add_class("kl-sampler")
         self.size = SizePicker(kit, allow_auto=allow_auto_size)
         self.num_images = slider(W.IntSlider, "images", 1, 8, 1, 1)
         self.seed = SeedControl()
@@ -128,6 +131,7 @@ class SamplingControls:
                 W.HTML("<b>Decoder</b> (embedding → picture)"),
                 self.guidance,
                 self.steps,
+                self.sampler,
                 self.size.dropdown,
                 self.num_images,
                 self.seed.box,
@@ -141,6 +145,7 @@ class SamplingControls:
             prior_steps=self.prior_steps.value,
             guidance_scale=self.guidance.value,
             steps=self.steps.value,
+            sampler=self.sampler.value,
             height=height,
             width=width,
             num_images=self.num_images.value,
@@ -153,6 +158,7 @@ class SamplingControls:
         set_slider(self.prior_steps, s.prior_steps)
         set_slider(self.guidance, s.guidance_scale)
         set_slider(self.steps, s.steps)
+        self.sampler.value = s.sampler
         self.size.set(s.height, s.width)
         set_slider(self.num_images, s.num_images)
         self.seed.seed.value = s.seed
