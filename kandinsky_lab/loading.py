@@ -8,9 +8,13 @@ Sources:
                       (kandinsky_lab/models/nano, made by `python -m training.train`): the offline default
     "tiny"            a random-weight miniature built in-process (see tiny.py), for offline plumbing
 
-Hub ids, folders and "nano" take the same path: `from_pretrained` with safetensors only and no
-remote code. When the hub is out of reach and the model is not cached, `load` fails within seconds
-and names the offline sources instead of hanging on a download.
+Hub ids, folders and "nano" take the same path: `from_pretrained` with no remote code, from the hub
+cache for the real model. The official repositories are fetched by hub.py: only the files the kit
+loads, with their size said before the download starts. Folders and "nano" load safetensors only;
+the official repository ids may also load a pickled .bin where a component has no safetensors, with
+torch's `weights_only=True` loader (tensors only, no code) and a one-line note. When the hub is out
+of reach and the model is not cached, `load` fails within seconds and names the offline sources
+instead of hanging on a download.
 """
 
 import json
@@ -25,7 +29,7 @@ import torch
 from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 from packaging.version import Version
 
-from . import devices
+from . import devices, hub
 from .kit import INFO_FILE, Kit
 from .tiny import build_tiny
 
@@ -96,7 +100,7 @@ def load(
 
 def _from_pretrained(prior_ref, decoder_ref, dtype: torch.dtype, **options):
     """The one loading path for hub ids and folders: safetensors only, never remote code."""
-    options = {DTYPE_ARG: dtype, "use_safetensors": True, **options}
+    options = {DTYPE_ARG: dtype, "use_safetensors": True, **options}  # hub ids may pass use_safetensors=None
     try:
         prior = KandinskyV22PriorPipeline.from_pretrained(prior_ref, **options)
         decoder = KandinskyV22Pipeline.from_pretrained(decoder_ref, **options)
@@ -116,33 +120,36 @@ def _check_folder(folder: Path) -> Path:
     return folder
 
 
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
 def _hub_available() -> bool:
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    cached = _is_cached(HUB_PRIOR) and _is_cached(HUB_DECODER)
-    return cached or (not offline and _reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), HUB_TIMEOUT_S))
+    cached = all(hub.cached_plan(repo) for repo in (HUB_PRIOR, HUB_DECODER))
+    return cached or (not _offline() and _reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), HUB_TIMEOUT_S))
 
 
 def _hub_options() -> dict:
-    """{} to download as usual; {"local_files_only": True} when the hub is out of reach but the model is cached."""
-    if _is_cached(HUB_PRIOR) and _is_cached(HUB_DECODER):
-        return {"local_files_only": True}
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    if offline or not _reachable(endpoint, HUB_TIMEOUT_S):
-        why = "HF_HUB_OFFLINE is set" if offline else f"{endpoint} cannot be reached"
-        raise SourceError(
-            f"cannot load {HUB_MODEL!r}: {why} and {HUB_PRIOR} / {HUB_DECODER} are not in the local cache. "
-            f"Offline sources: {', '.join(map(repr, OFFLINE_SOURCES))}, or a folder with prior/ and decoder/ "
-            "written by save_pretrained."
-        )
-    return {}
+    """Options for loading the official repositories from the hub cache, downloading first what is missing.
 
-
-def _is_cached(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, "model_index.json")
-    return isinstance(found, str)
+    A cached copy that holds every file the kit loads is used as it is (`local_files_only`, no network),
+    as a returning Colab user's is. Otherwise only those files are fetched (hub.py), size said first.
+    """
+    plans = [hub.cached_plan(repo) for repo in (HUB_PRIOR, HUB_DECODER)]
+    if not all(plans):
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        if _offline() or not _reachable(endpoint, HUB_TIMEOUT_S):
+            why = "HF_HUB_OFFLINE is set" if _offline() else f"{endpoint} cannot be reached"
+            raise SourceError(
+                f"cannot load {HUB_MODEL!r}: {why} and {HUB_PRIOR} / {HUB_DECODER} are not in the local cache. "
+                f"Offline sources: {', '.join(map(repr, OFFLINE_SOURCES))}, or a folder with prior/ and decoder/ "
+                "written by save_pretrained."
+            )
+        plans = [found or hub.download(repo) for found, repo in zip(plans, (HUB_PRIOR, HUB_DECODER))]
+    for note in filter(None, (p.pickled_note() for p in plans)):
+        print(note)
+    # None: safetensors where a component has them, else its .bin through transformers'/diffusers' weights_only loader
+    return {"local_files_only": True, "use_safetensors": None if any(p.pickled for p in plans) else True}
 
 
 def _reachable(url: str, timeout: float) -> bool:

@@ -183,14 +183,14 @@ def test_nano_is_the_default_without_a_gpu_or_without_the_hub(monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert kl.default_source() == "nano"
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
-    monkeypatch.setattr(loading, "_is_cached", lambda repo: False)
+    monkeypatch.setattr(loading.hub, "cached_plan", lambda repo: None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert kl.default_source() == "nano"  # a GPU, but the real model cannot be had
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     assert kl.default_source() == "nano"
-    monkeypatch.setattr(loading, "_is_cached", lambda repo: True)
-    assert kl.default_source() == "kandinsky-2-2"  # a GPU and the real model in the cache
+    monkeypatch.setattr(loading.hub, "cached_plan", lambda repo: loading.hub.Plan(repo, ["model_index.json"], 1))
+    assert kl.default_source() == "kandinsky-2-2"  # a GPU and the real model in the cache (tests/test_hub.py: a real one)
 
 
 def test_a_red_circle_on_white_is_red_on_white(nano):
