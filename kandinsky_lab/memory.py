@@ -76,10 +76,16 @@ def check(lines: dict[str, Line], height: int, width: int, batch: int, usable: f
 
 
 def usable_bytes(device: torch.device) -> float:
-    """What this process can still allocate on a CUDA device: free memory plus PyTorch's cached blocks, with headroom."""
-    free, _ = torch.cuda.mem_get_info(device)
-    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    return HEADROOM * (free + cached)
+    """What this process can still allocate on a CUDA device, with headroom: free memory plus PyTorch's
+    cached blocks, and no more than a cap set with `torch.cuda.set_per_process_memory_fraction` allows
+    (how a 16 GB T4 is simulated on a larger card)."""
+    free, total = torch.cuda.mem_get_info(device)
+    allocated = torch.cuda.memory_allocated(device)
+    room = free + torch.cuda.memory_reserved(device) - allocated
+    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda _: 1.0)(device)  # torch >= 2.6
+    if fraction < 1.0:
+        room = min(room, fraction * total - allocated)
+    return HEADROOM * max(0.0, room)
 
 
 @torch.no_grad()

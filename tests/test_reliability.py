@@ -320,6 +320,21 @@ def test_panel_says_at_once_when_a_size_will_not_fit_the_gpu(kit, monkeypatch):
     assert "use height and width up to" in panel.run.status.value
 
 
+def test_usable_memory_honours_a_per_process_cap(monkeypatch):
+    """How a 16 GB T4 is simulated on an 80 GB card: set_per_process_memory_fraction caps what the kit plans for."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (70 * GIB, 80 * GIB))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 9 * GIB)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 8 * GIB)
+    monkeypatch.setattr(torch.cuda, "get_per_process_memory_fraction", lambda device: 1.0)
+    assert memory.usable_bytes("cuda") == pytest.approx(memory.HEADROOM * 71 * GIB)  # free + cached
+    monkeypatch.setattr(torch.cuda, "get_per_process_memory_fraction", lambda device: 15 / 80)
+    assert memory.usable_bytes("cuda") == pytest.approx(memory.HEADROOM * 7 * GIB)  # 15 GiB cap - 8 allocated
+    monkeypatch.delattr(torch.cuda, "get_per_process_memory_fraction")  # torch < 2.6 (Colab's may be older)
+    assert memory.usable_bytes("cuda") == pytest.approx(memory.HEADROOM * 71 * GIB)
+
+
 def test_memory_is_not_checked_off_cuda(fresh_kit):
     assert memory.room(fresh_kit) is None and fresh_kit.memory_lines is None
 

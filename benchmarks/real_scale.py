@@ -1,0 +1,267 @@
+"""`python -m benchmarks.real_scale` (part of `make bench`): the real model's path, at real scale, without its weights.
+
+A replica (benchmarks/replica.py: the official configs, seeded random weights, 9.8 GB in float16) is
+filed under the official repository ids in a fresh hub cache, and every measurement loads it with
+`kl.load("kandinsky-2-2")` in a fresh process with the hub out of reach (real_scale_child.py): the
+path of a returning user whose model is cached.
+
+    CPU (any machine; --part cpu)
+        parameter counts per component against the published sizes; build time; load time and peak
+        RAM in bfloat16 (this CPU's fast 16-bit type; float32 would need ~20 GB), for both weight
+        layouts (image encoder as safetensors, and as the pickled .bin the hub may hold); one small
+        text→image, image→image and interpolation, so every module provably runs.
+    GPU (CUDA; --part gpu; about 10 minutes on an H100, each job under 10 minutes)
+        float16: every offload preset × 512², 768², 1024², 1024×576 at 25 + 50 steps, peak memory and
+        seconds; the kit against raw diffusers at 768²; a T4 simulation (15 GiB per-process cap): which
+        presets run 768² and 1024², refusals before the prior, memory.py's prediction against the
+        measured peak; channels-last and torch.compile; every notebook through nbval under the cap.
+
+Writes the "real_scale" (CPU) and "real_scale_gpu" sections of benchmarks/results.md. Without CUDA the
+GPU section is left as it is. `--exercise` runs the GPU jobs on the CPU with nano filed under the
+official ids (small sizes, few steps): every line of the GPU script runs, no figure is written.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import torch
+
+from benchmarks import hub_cache, replica, sections
+from kandinsky_lab.loading import HUB_DECODER, HUB_PRIOR, NANO_FOLDER
+
+ROOT = Path(__file__).resolve().parents[1]
+GIB = 2**30
+SIZES = [(512, 512), (768, 768), (1024, 1024), (576, 1024)]  # (height, width)
+T4_CAP_GIB = 15.0  # what a 16 GB T4 leaves a process
+NOTEBOOK_STEPS = 10  # prior and decoder steps for the notebook run on the GPU (pictures are noise)
+
+
+def child(job: str, options: dict, cache: Path, timeout: int = 600) -> dict:
+    """Run one job of real_scale_child.py with `cache` as the hub cache and the hub out of reach."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "KANDINSKY_LAB"))}
+    env |= {"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    command = [sys.executable, "-m", "benchmarks.real_scale_child", job, json.dumps(options)]
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"{job} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cpu_part(root: Path) -> dict:
+    counts = {name: replica.count(cls, config) for _, name, config, cls, _ in replica.MODELS}
+    layouts = {}
+    for layout in ("safetensors", "bin"):
+        cache = root / f"cpu-{layout}"
+        start = time.perf_counter()
+        built = replica.build_in_cache(cache, image_encoder_format=layout)
+        built["total_s"] = time.perf_counter() - start
+        layouts[layout] = {"built": built, "loaded": child("load", {"dtype": "bfloat16", "side": 64, "steps": 2}, cache, timeout=1800)}
+        shutil.rmtree(cache)
+    return {"counts": counts, "layouts": layouts}
+
+
+def notebooks_under_cap(cache: Path, cap_gib: float, steps: int, names: list[str] | None = None, timeout: int = 900) -> list[dict]:
+    """Each notebook through `pytest --nbval-lax` on the cached model, in a kernel capped at `cap_gib` of GPU memory.
+
+    The copies run without their `# NBVAL_CHECK_OUTPUT` references (those hold nano's shapes and sizes) and
+    with `steps` prior and decoder steps in place of the GPU's 25 + 50 (pictures are noise here; what counts
+    is that every cell runs within the cap).
+    """
+    work = Path(tempfile.mkdtemp(prefix="real-scale-notebooks-"))
+    shutil.copytree(ROOT / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns("outputs", ".ipynb_checkpoints"))
+    startup = work / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-cap.py").write_text(
+        "import torch\n"
+        "if torch.cuda.is_available():\n"
+        f"    torch.cuda.set_per_process_memory_fraction(min(1.0, {cap_gib} * 2**30 / torch.cuda.mem_get_info()[1]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "KANDINSKY_LAB"))}
+    env |= {"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    env |= {"KANDINSKY_LAB_SOURCE": "kandinsky-2-2", "IPYTHONDIR": str(work / "ipython")}
+    results = []
+    for path in sorted((work / "notebooks").glob("*.ipynb")):
+        if names and path.stem not in names:
+            continue
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            cell.source = cell.source.replace("# NBVAL_CHECK_OUTPUT\n", "")
+            cell.source = re.sub(r"prior_steps=25, steps=50\)", f"prior_steps={max(2, steps)}, steps={steps})", cell.source)
+        nbformat.write(nb, path)
+        start = time.perf_counter()
+        command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q", str(path)]
+        out = subprocess.run(command, cwd=path.parent, env=env, capture_output=True, text=True, timeout=timeout)
+        results.append({"notebook": path.name, "s": time.perf_counter() - start, "passed": out.returncode == 0, "tail": out.stdout[-1500:]})
+    shutil.rmtree(work)
+    return results
+
+
+def gpu_part(root: Path, jobs: list[str], device: str = "cuda", exercise: bool = False) -> dict:
+    cache = root / "gpu"
+    if exercise:  # nano under the official ids: every GPU job's code runs on the CPU, in seconds
+        hub_cache.store(NANO_FOLDER / "prior", HUB_PRIOR, cache)
+        hub_cache.store(NANO_FOLDER / "decoder", HUB_DECODER, cache)
+        built, sizes, presets, steps = {}, [(64, 64), (32, 64)], [None], dict(prior_steps=2, steps=2)
+    else:
+        start = time.perf_counter()
+        built = replica.build_in_cache(cache, device=device)
+        built["total_s"] = time.perf_counter() - start
+        sizes, presets, steps = SIZES, [None, "model", "sequential"], dict(prior_steps=25, steps=50)
+    out = {"built": built, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
+    common = {"device": device, "presets": presets}
+    if "table" in jobs:
+        out["table"] = child("table", common | {"sizes": sizes, "ratio_size": sizes[min(1, len(sizes) - 1)], **steps}, cache)
+    if "t4" in jobs:
+        sides = [64] if exercise else [768, 1024]
+        out["t4"] = child("t4", common | {"cap_gib": T4_CAP_GIB, "sides": sides, "prior_steps": steps["prior_steps"], "steps": 2 if exercise else 10}, cache)
+    if "levers" in jobs:
+        out["levers"] = child("levers", {"device": device, "size": sizes[min(1, len(sizes) - 1)], "compile": not exercise, **steps}, cache)
+    if "notebooks" in jobs:
+        names = ["00_setup_and_tour"] if exercise else None
+        out["notebooks"] = notebooks_under_cap(cache, T4_CAP_GIB, 2 if exercise else NOTEBOOK_STEPS, names)
+    shutil.rmtree(cache)
+    return out
+
+
+def gib(value) -> str:
+    return "–" if value is None else f"{value:.2f} GiB"
+
+
+def cpu_section(found: dict, seconds: float) -> list[str]:
+    counts = found["counts"]
+    lines = [
+        "## Real scale (CPU)",
+        "",
+        f"`python -m benchmarks.real_scale --part cpu` on {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+        f"in {seconds / 60:.1f} min. A replica of Kandinsky 2.2 (benchmarks/replica.py): the official repositories' configs "
+        "with seeded random weights in float16, filed under `kandinsky-community/kandinsky-2-2-prior` and `…-decoder` in a "
+        "fresh hub cache, then loaded by `kl.load(\"kandinsky-2-2\")` in a fresh process with the hub out of reach.",
+        "",
+        "| component | parameters | published | difference |",
+        "| --- | --- | --- | --- |",
+        *[
+            f"| {name} | {n / 1e6:.1f} M | {replica.PUBLISHED[name] / 1e6:.1f} M | {100 * (n - replica.PUBLISHED[name]) / replica.PUBLISHED[name]:+.3f} % |"
+            for name, n in counts.items()
+        ],
+        f"| **all** | **{sum(counts.values()) / 1e9:.3f} B** | {sum(replica.PUBLISHED.values()) / 1e9:.3f} B | |",
+        "",
+        "| image encoder stored as | build + file into the cache | weights on disk | `kl.load` (float16 files → bfloat16) | RAM after load | peak RAM | text→image | image→image | interpolation |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for layout, got in found["layouts"].items():
+        loaded, built = got["loaded"], got["built"]
+        tasks = loaded["tasks_s"]
+        lines.append(
+            f"| `{'model.safetensors' if layout == 'safetensors' else 'pytorch_model.bin'}` | {built['total_s']:.0f} s "
+            f"| {sum(built['bytes'].values()) / 1e9:.2f} GB | {loaded['load_s']:.1f} s | {loaded['rss_after_load'] / GIB:.1f} GiB "
+            f"| {loaded['peak_rss'] / GIB:.1f} GiB | {tasks['text_to_image']:.1f} s | {tasks['image_to_image']:.1f} s | {tasks['interpolation']:.1f} s |"
+        )
+    loaded = found["layouts"]["safetensors"]["loaded"]
+    lines += [
+        "",
+        f"Each task: one {loaded['size'][0]}×{loaded['size'][1]} picture, 2 prior + 2 decoder steps, in {loaded['dtype']} "
+        "(float16 matrix products are ~10× slower than bfloat16 on this CPU). Parameter counts as loaded: "
+        + ", ".join(f"{k} {v / 1e6:.1f} M" for k, v in loaded["params"].items())
+        + ".",
+        "",
+    ]
+    return lines
+
+
+def gpu_section(found: dict) -> list[str]:
+    lines = ["## Real scale (GPU)", "", f"`python -m benchmarks.real_scale --part gpu` on {found['device']}, torch {torch.__version__}, float16.", ""]
+    if "table" in found:
+        t = found["table"]
+        lines += [
+            f"Seconds and peak GPU memory per picture, {t['prior_steps']} prior + {t['steps']} decoder steps (the model card's):",
+            "",
+            "| offload preset | size (w × h) | seconds | peak GPU memory |",
+            "| --- | --- | --- | --- |",
+            *[f"| {r['preset']} | {r['width']} × {r['height']} | {r['s']:.1f} | {gib(r['peak_gib'])} |" for r in t["rows"]],
+            "",
+        ]
+        if t["kit_vs_raw"]:
+            r = t["kit_vs_raw"]
+            lines += [f"Kit vs raw diffusers at {r['width']}×{r['height']} (median of {r['repeats']}, alternating): {r['kit_s']:.2f} s vs {r['raw_s']:.2f} s, ratio **{r['ratio']:.3f}** (target ≤ 1.02).", ""]
+    if "t4" in found:
+        t = found["t4"]
+        lines += [
+            f"T4 simulation: the process capped at {t['cap_gib']:g} GiB (`torch.cuda.set_per_process_memory_fraction`), 10 decoder steps:",
+            "",
+            "| offload preset | size | outcome | memory.py predicted | measured extra peak | error |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in t["rows"]:
+            if "side" not in r:
+                lines.append(f"| {r['preset']} | – | {r['outcome']} | | | |")
+                continue
+            outcome = r["outcome"] + (" before the prior" if r.get("before_prior") else "")
+            pred, meas = r.get("predicted_gib"), r.get("measured_gib")
+            error = f"{100 * (pred - meas) / meas:+.1f} %" if pred is not None and meas else "–"
+            lines.append(f"| {r['preset']} | {r['side']}² | {outcome} | {gib(pred)} | {gib(meas)} | {error} |")
+        lines.append("")
+    if "levers" in found:
+        lv = found["levers"]
+        lines += [
+            f"Speed levers at {lv['width']}×{lv['height']}, no offload: plain UNet (PyTorch SDPA) {lv['plain_s']:.2f} s, channels-last "
+            f"{lv['channels_last_s']:.2f} s" + (f", torch.compile {lv['compiled_s']:.2f} s (compiling: {lv['compile_first_s']:.0f} s)" if "compiled_s" in lv else "") + ".",
+            "",
+        ]
+    if "notebooks" in found:
+        lines += [
+            f"Every notebook through `pytest --nbval-lax` on the replica under the {T4_CAP_GIB:g} GiB cap ({NOTEBOOK_STEPS} prior + decoder steps; the "
+            "references of `# NBVAL_CHECK_OUTPUT` cells hold nano's sizes and are not compared):",
+            "",
+            "| notebook | seconds | passed |",
+            "| --- | --- | --- |",
+            *[f"| `{n['notebook']}` | {n['s']:.0f} | {'yes' if n['passed'] else 'no'} |" for n in found["notebooks"]],
+            "",
+        ]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("cpu", "gpu", "all"), default="all")
+    parser.add_argument("--jobs", default="table,t4,levers,notebooks", help="GPU jobs to run, comma-separated")
+    parser.add_argument("--root", default=None, help="where the hub caches are written (default: a temporary folder)")
+    parser.add_argument("--exercise", action="store_true", help="run the GPU jobs on the CPU with nano; write nothing")
+    args = parser.parse_args()
+    torch.set_num_threads(min(2, os.cpu_count() or 1)) if not torch.cuda.is_available() else None
+    root = Path(args.root or tempfile.mkdtemp(prefix="real-scale-"))
+    root.mkdir(parents=True, exist_ok=True)
+    jobs = args.jobs.split(",")
+    if args.exercise:
+        found = gpu_part(root, jobs, device="cpu", exercise=True)
+        print(json.dumps(found, indent=1, default=str))
+        print("\n".join(gpu_section(found)))
+        return
+    if args.part in ("cpu", "all"):
+        start = time.perf_counter()
+        found = cpu_part(root)
+        lines = cpu_section(found, time.perf_counter() - start)
+        sections.write("real_scale", lines)
+        print("\n".join(lines))
+    if args.part in ("gpu", "all"):
+        if not torch.cuda.is_available():
+            print("no CUDA device: the GPU part was not run, its section of benchmarks/results.md is left as it is")
+            return
+        found = gpu_part(root, jobs)
+        (root / "gpu.json").write_text(json.dumps(found, indent=1, default=str))
+        lines = gpu_section(found)
+        sections.write("real_scale_gpu", lines)
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
