@@ -170,7 +170,7 @@ def cpu_section(found: dict, seconds: float) -> list[str]:
     lines += [
         "",
         f"Each task: one {loaded['size'][0]}×{loaded['size'][1]} picture, 2 prior + 2 decoder steps, in {loaded['dtype']} "
-        "(float16 matrix products are ~10× slower than bfloat16 on this CPU). Parameter counts as loaded: "
+        "(the CPU's 16-bit type: float16 arithmetic is far slower on CPUs). Parameter counts as loaded: "
         + ", ".join(f"{k} {v / 1e6:.1f} M" for k, v in loaded["params"].items())
         + ".",
         "",

@@ -111,11 +111,9 @@ def write_weights(model: torch.nn.Module, path: Path) -> int:
 
 def write_tokenizer(folder: Path) -> None:
     """A locally built byte-level CLIP tokenizer (77 positions) under the official tokenizer config."""
-    tokenizer = build_tokenizer(model_max_length=77)
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer.save_pretrained(tmp)
-        for name in ("vocab.json", "merges.txt"):
-            shutil.copyfile(Path(tmp) / name, folder / name)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(build_tokenizer(model_max_length=77).get_vocab()))
+    (folder / "merges.txt").write_text("#version: 0.2\n")  # no merges: every word spelled out in bytes
 
 
 def build(out: str | Path, device: str = "cpu", image_encoder_format: str = "safetensors", seed: int = 0, log=print) -> dict:
