@@ -36,4 +36,6 @@ bench: env
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.nano
 	$(PY) -m benchmarks.batch
+	$(PY) -m benchmarks.samplers
+	$(PY) -m benchmarks.real_scale
 	$(PY) -m benchmarks.gpu

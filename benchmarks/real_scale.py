@@ -37,6 +37,7 @@ import nbformat
 import torch
 
 from benchmarks import hub_cache, replica, sections
+from kandinsky_lab import samplers
 from kandinsky_lab.loading import HUB_DECODER, HUB_PRIOR, NANO_FOLDER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +127,8 @@ def gpu_part(root: Path, jobs: list[str], device: str = "cuda", exercise: bool =
         out["t4"] = child("t4", common | {"cap_gib": T4_CAP_GIB, "sides": sides, "prior_steps": steps["prior_steps"], "steps": 2 if exercise else 10}, cache)
     if "levers" in jobs:
         out["levers"] = child("levers", {"device": device, "size": sizes[min(1, len(sizes) - 1)], "compile": not exercise, **steps}, cache)
+    if "samplers" in jobs:
+        out["samplers"] = child("samplers", {"device": device, "size": sizes[min(1, len(sizes) - 1)], "steps": [2] if exercise else [10, 20, 50], "prior_steps": steps["prior_steps"]}, cache)
     if "notebooks" in jobs:
         names = ["00_setup_and_tour"] if exercise else None
         out["notebooks"] = notebooks_under_cap(cache, T4_CAP_GIB, 2 if exercise else NOTEBOOK_STEPS, names)
@@ -217,6 +220,18 @@ def gpu_section(found: dict) -> list[str]:
             f"{lv['channels_last_s']:.2f} s" + (f", torch.compile {lv['compiled_s']:.2f} s (compiling: {lv['compile_first_s']:.0f} s)" if "compiled_s" in lv else "") + ".",
             "",
         ]
+    if "samplers" in found:
+        sm = found["samplers"]
+        step_counts = list(dict.fromkeys(r["steps"] for r in sm["rows"]))
+        seconds = {(r["sampler"], r["steps"]): r["s"] for r in sm["rows"]}
+        lines += [
+            f"Seconds per picture by sampler at {sm['width']}×{sm['height']} (25 prior steps, no offload); steps each needs: \"Samplers on nano\":",
+            "",
+            "| sampler | " + " | ".join(f"{n} steps" for n in step_counts) + " |",
+            "| --- | " + " | ".join("---" for _ in step_counts) + " |",
+            *[f"| {samplers.LABELS[name]} | " + " | ".join(f"{seconds[name, n]:.2f} s" for n in step_counts) + " |" for name in samplers.CLASSES],
+            "",
+        ]
     if "notebooks" in found:
         lines += [
             f"Every notebook through `pytest --nbval-lax` on the replica under the {T4_CAP_GIB:g} GiB cap ({NOTEBOOK_STEPS} prior + decoder steps; the "
@@ -233,7 +248,7 @@ def gpu_section(found: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("cpu", "gpu", "all"), default="all")
-    parser.add_argument("--jobs", default="table,t4,levers,notebooks", help="GPU jobs to run, comma-separated")
+    parser.add_argument("--jobs", default="table,t4,samplers,levers,notebooks", help="GPU jobs to run, comma-separated (each under 10 min on an H100)")
     parser.add_argument("--root", default=None, help="where the hub caches are written (default: a temporary folder)")
     parser.add_argument("--exercise", action="store_true", help="run the GPU jobs on the CPU with nano; write nothing")
     args = parser.parse_args()

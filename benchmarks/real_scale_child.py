@@ -12,6 +12,7 @@ Jobs:
     t4       under a per-process memory cap: which preset runs which size, refusals before the prior,
              memory.py's prediction against the measured peak
     levers   channels-last and torch.compile of the UNet against the plain UNet
+    samplers seconds per picture for each sampler at a few decoder step counts
 """
 
 import json
@@ -172,13 +173,27 @@ def levers(options: dict) -> dict:
     out["channels_last_s"] = picture(kit, h, w, prior_steps, steps)["s"]
     kit.decoder.unet.to(memory_format=torch.contiguous_format)
     if options.get("compile", True):
-        kit.decoder.unet.compile(mode=options.get("compile_mode", "max-autotune-no-cudagraphs"))
+        kit.decoder.unet.compile(mode=options.get("compile_mode", "default"))
         out["compile_first_s"] = picture(kit, h, w, 2, 2)["s"]  # compilation happens in the first calls
         out["compiled_s"] = picture(kit, h, w, prior_steps, steps)["s"]
     return out
 
 
-JOBS = {"load": load, "table": table, "t4": t4, "levers": levers}
+def samplers(options: dict) -> dict:
+    """Seconds per picture (prior + decoder) for each sampler and decoder step count, at one size, no offload."""
+    h, w = options["size"]
+    kit = kl.load("kandinsky-2-2", device=options.get("device"))
+    picture(kit, h, w, 2, 2)
+    rows = []
+    for sampler in kl.settings.SAMPLERS:
+        for steps in options["steps"]:
+            kit.cache.clear()
+            s = kl.TextToImage(prompt=PROMPT, prior_steps=options.get("prior_steps", 25), steps=steps, height=h, width=w, sampler=sampler)
+            rows.append({"sampler": sampler, "steps": steps, "s": timed(kit, lambda: kl.text_to_image(kit, s))})
+    return {"height": h, "width": w, "rows": rows}
+
+
+JOBS = {"load": load, "table": table, "t4": t4, "levers": levers, "samplers": samplers}
 
 if __name__ == "__main__":
     job, options = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}

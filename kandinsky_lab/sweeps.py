@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import PIL.Image
 
+from . import samplers
 from .generate import Result, run
 from .grids import image_grid
 from .kit import Kit
@@ -56,6 +57,8 @@ SHORT_NAMES = {
 
 def label(name: str, value) -> str:
     """`name=value` for a grid label, with short names for long settings and compact numbers."""
+    if name == "sampler" and value in samplers.LABELS:
+        return samplers.LABELS[value]  # "DPM++ 2M": the axis says itself
     name = SHORT_NAMES.get(name, name)
     if isinstance(value, float):
         text = f"{value:g}"

@@ -176,10 +176,11 @@ def test_real_scale_gpu_jobs_run_on_the_cpu_with_nano_under_the_official_ids(tmp
     """benchmarks/real_scale.py's GPU jobs, exercised where there is no GPU: every line but the CUDA figures runs."""
     from benchmarks import real_scale
 
-    found = real_scale.gpu_part(tmp_path, ["table", "t4", "levers"], device="cpu", exercise=True)
+    found = real_scale.gpu_part(tmp_path, ["table", "t4", "levers", "samplers"], device="cpu", exercise=True)
     assert [(r["preset"], r["height"], r["width"]) for r in found["table"]["rows"]] == [(None, 64, 64), (None, 32, 64)]
     assert found["table"]["kit_vs_raw"]["ratio"] > 0
     assert [r["outcome"] for r in found["t4"]["rows"]] == ["ran"]
     assert found["levers"]["plain_s"] > 0 and found["levers"]["channels_last_s"] > 0
     text = "\n".join(real_scale.gpu_section(found))
     assert "| None | 64 × 64 |" in text and "Kit vs raw diffusers at 64×32" in text and "| None | 64² | ran |" in text
+    assert [r["sampler"] for r in found["samplers"]["rows"]] == list(kl.settings.SAMPLERS) and "| DPM++ 2M | " in text

@@ -159,3 +159,4 @@ def test_panel_sampler_menu_feeds_the_settings_and_restores(kit, monkeypatch):
 def test_a_sweep_over_samplers_labels_its_columns(kit):
     sw = kl.sweep(kit, kl.TextToImage(prompt="a cat", **FAST), x=("sampler", ["ddpm", "dpm++"]), y=("steps", [2, 4]))
     assert sw.prior_runs <= 1 and [[c.result.settings.sampler for c in row] for row in sw.cells] == [["ddpm", "dpm++"]] * 2
+    assert [kl.sweeps.label("sampler", v) for v in ("ddpm", "dpm++")] == ["DDPM", "DPM++ 2M"]  # short enough to read
