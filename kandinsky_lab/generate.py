@@ -31,7 +31,7 @@ from pathlib import Path
 import PIL.Image
 import torch
 
-from . import memory, mixing
+from . import knowledge, memory, mixing
 from .embeddings import Embeddings, image_embedding, prompt_embeddings, truncation_notes, zero_embedding
 from .kit import Kit
 from .settings import (
@@ -79,9 +79,8 @@ def text_to_image(
     """Prompt -> prior -> decoder -> pictures."""
     check_text(settings)
     settings = _with_size(kit, settings)
-    result = _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to)
-    result.notes[:0] = truncation_notes(kit, [settings.prompt, settings.negative_prompt])
-    return result
+    notes = announce(kit, settings) + truncation_notes(kit, [settings.prompt, settings.negative_prompt])
+    return _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, notes=notes)
 
 
 def image_to_image(
@@ -101,9 +100,8 @@ def image_to_image(
     height, width = planned_size(kit, settings)
     settings = dataclasses.replace(settings, height=height, width=width)
     init, note = resize_to(settings.image, height, width)
-    result = _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, init)
-    result.notes[:0] = ([note] if note else []) + truncation_notes(kit, [settings.prompt, settings.negative_prompt])
-    return result
+    notes = announce(kit, settings) + ([note] if note else []) + truncation_notes(kit, [settings.prompt, settings.negative_prompt])
+    return _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, init, notes=notes)
 
 
 def interpolate(
@@ -122,10 +120,19 @@ def interpolate(
     """
     check_interpolation(settings)
     settings = _with_size(kit, settings)
-    result = _run(kit, settings, lambda: interpolation_embeddings(kit, settings, on_step, stop), on_step, stop, batch_size, save_to)
     texts = [i for i in settings.items if isinstance(i, str)] + [settings.negative_prompt]
-    result.notes[:0] = truncation_notes(kit, texts)
-    return result
+    notes = announce(kit, settings) + truncation_notes(kit, texts)
+    return _run(kit, settings, lambda: interpolation_embeddings(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, notes=notes)
+
+
+def announce(kit: Kit, settings: Sampling) -> list[str]:
+    """knowledge.py's notes on what the model will not understand, printed before the run (each once per Kit)."""
+    found = knowledge.notes(kit, settings)
+    for line in found:
+        if line not in kit.said:
+            kit.said.add(line)
+            print(line)
+    return found
 
 
 def interpolation_embeddings(kit: Kit, settings: Interpolation, on_step=None, stop=None) -> Embeddings:
@@ -171,13 +178,13 @@ def _with_size(kit: Kit, settings):
     return dataclasses.replace(settings, height=height, width=width)
 
 
-def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to, init_image=None) -> Result:
+def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to, init_image=None, notes=()) -> Result:
     """Embeddings, then the decoder batch by batch; a stop keeps the finished batches."""
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a whole number >= 1 or None, got {batch_size!r}")
     batch_size = min(batch_size or settings.num_images, settings.num_images)
     memory.check_fits(kit, settings.height, settings.width, batch_size)
-    result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), kit.source, batch_size)
+    result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), kit.source, batch_size, notes=list(notes))
     with kit.lock:
         stage, out_of_memory = "prior", False
         try:

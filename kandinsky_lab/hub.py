@@ -39,7 +39,7 @@ class Plan:
             return None
         return (
             f"{self.repo_id}: {', '.join(self.pickled)} has no safetensors weights; its pytorch_model.bin is loaded "
-            "with torch.load(weights_only=True), which reads tensors only and runs no code"
+            "with torch's weights_only=True loader, which reads tensors only and runs no code"
         )
 
 

@@ -43,11 +43,15 @@ class Kit:
     device: torch.device
     dtype: torch.dtype
     offload: str | None = None
+    vocabulary: frozenset[str] | None = None  # the words of the captions it was trained on, if recorded (knowledge.py)
+    trained_size: int | None = None  # the side it was trained at, if recorded
     prior_runs: int = 0  # prior pipeline calls made so far (cached embeddings do not count)
     img2img: KandinskyV22Img2ImgPipeline = field(init=False)
     cache: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
     memory_lines: dict | None = field(init=False, default=None, repr=False)  # memory.py's probe, on CUDA
     lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False)
+    timing: dict | None = field(init=False, default=None, repr=False)  # knowledge.py's calibration
+    said: set = field(init=False, default_factory=set, repr=False)  # notes already printed or shown
 
     def __post_init__(self):
         # Built from the decoder's own module objects: no second copy of any weight.
@@ -97,7 +101,10 @@ class Kit:
         folder = Path(folder)
         self.prior.save_pretrained(folder / "prior", safe_serialization=True)
         self.decoder.save_pretrained(folder / "decoder", safe_serialization=True)
-        (folder / INFO_FILE).write_text(json.dumps({"default_size": self.default_size, "saved_from": self.source}))
+        info = {"default_size": self.default_size, "saved_from": self.source}
+        if self.vocabulary is not None:
+            info |= {"vocabulary": sorted(self.vocabulary), "trained_size": self.trained_size}
+        (folder / INFO_FILE).write_text(json.dumps(info))
         return folder
 
     def shares_weights(self) -> bool:

@@ -69,6 +69,7 @@ def load(
     """Load a model source onto a device. See the module docstring for sources, devices.py for the presets."""
     source = default_source() if source is None else os.fspath(source)
     device, dtype, offload = devices.resolve(device, dtype, offload)
+    known = {}
     if source == "tiny":
         prior, decoder = build_tiny()
         if dtype != torch.float32:
@@ -87,15 +88,17 @@ def load(
             )
         folder = _check_folder(NANO_FOLDER if source == NANO else Path(source))
         prior, decoder = _from_pretrained(folder / "prior", folder / "decoder", dtype)
-        info = folder / INFO_FILE
-        size = json.loads(info.read_text()).get("default_size", FOLDER_SIZE) if info.exists() else FOLDER_SIZE
+        info = json.loads((folder / INFO_FILE).read_text()) if (folder / INFO_FILE).exists() else {}
+        size = info.get("default_size", FOLDER_SIZE)
+        if "vocabulary" in info:  # what it was trained on, for knowledge.py's notes
+            known = dict(vocabulary=frozenset(info["vocabulary"]), trained_size=info.get("trained_size", size))
     else:
         raise SourceError(
             f"unknown model source {source!r}: use {HUB_MODEL!r} (the hub), a folder with prior/ and decoder/, "
             f"or an offline model: {', '.join(map(repr, OFFLINE_SOURCES))}"
         )
     devices.place([prior, decoder], device, offload)
-    return Kit(prior=prior, decoder=decoder, source=source, default_size=size, device=device, dtype=dtype, offload=offload)
+    return Kit(prior=prior, decoder=decoder, source=source, default_size=size, device=device, dtype=dtype, offload=offload, **known)
 
 
 def _from_pretrained(prior_ref, decoder_ref, dtype: torch.dtype, **options):

@@ -99,6 +99,7 @@ def record(result: Result, index: int) -> dict:
         "prior_seed": result.prior_seeds[index],
         "decoder_seed": result.decoder_seeds[index],
         "model": result.model,
+        "notes": result.notes,  # what the kit said about the inputs (e.g. words the model never saw)
         "versions": {p: _version(p) for p in ("kandinsky-lab", "diffusers", "transformers", "torch")},
     }
 

@@ -144,6 +144,13 @@ def canonical(scene: Scene) -> str:
     return with_articles(f"{text} on a {scene.background} background")
 
 
+def vocabulary() -> list[str]:
+    """Every word a caption of this world can hold (templates, attributes, places, "an")."""
+    texts = [*TEMPLATES, *SHAPES, *COLORS, *SIZES, *PLACES.values(), "an"]
+    words = {w for text in texts for w in re.findall(r"[a-z]+", re.sub(r"\{\w+\}", " ", text))}
+    return sorted(words)
+
+
 def with_articles(text: str) -> str:
     """"a orange square" → "an orange square"."""
     return re.sub(r"\ba (?=[aeiou])", "an ", text)

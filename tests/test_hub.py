@@ -85,7 +85,7 @@ def test_real_model_path_loads_offline_from_the_cache_in_both_layouts(tmp_path, 
     drawn = np.asarray(found["pixels"][0], dtype=np.int16)
     assert np.abs(drawn - np.asarray(nano_pixels, dtype=np.int16)).max() <= 1
     assert len(found["pixels"]) == 3  # image→image and interpolation ran too
-    note = "image_encoder has no safetensors weights; its pytorch_model.bin is loaded with torch.load(weights_only=True)"
+    note = "image_encoder has no safetensors weights; its pytorch_model.bin is loaded with torch's weights_only=True loader"
     assert (note in stdout) == (image_encoder_format == "bin")
 
 

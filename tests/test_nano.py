@@ -144,7 +144,8 @@ def test_training_smoke_mode_runs_end_to_end_and_loads(tmp_path):
     assert sorted(set(stages)) == ["clip", "decoder", "movq", "movq_decoder", "prior"]
     assert list(out.glob("**/*.safetensors")) and not list(out.glob("**/*.bin"))
     kit = kl.load(out, device="cpu")
-    assert kit.default_size == 64
+    assert kit.default_size == 64 and kit.trained_size == 64
+    assert kit.vocabulary == frozenset(world.vocabulary())  # what knowledge.py's notes compare prompts with
     assert kl.text_to_image(kit, kl.TextToImage(prompt="a red circle", prior_steps=2, steps=2)).images[0].size == (64, 64)
 
 

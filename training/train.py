@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
+from kandinsky_lab import world
+
 from . import clip, data, decoder, model, movq, prior
 from . import tokenizer as nano_tokenizer
 from .log import Log
@@ -73,7 +75,9 @@ def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -
     decoder_pipe.save_pretrained(out / "decoder", safe_serialization=True)
     portable(out / "prior", prior_pipe.tokenizer)
     summary = {
-        "default_size": 64,
+        "default_size": world.SIDE,
+        "trained_size": world.SIDE,  # with the vocabulary: what knowledge.py's notes compare prompts and sizes with
+        "vocabulary": world.vocabulary(),
         "preset": preset,
         "seed": seed,
         "plan": plan,

@@ -10,10 +10,12 @@ worker thread (run_area.py). The generation never reads a widget.
 """
 
 import dataclasses
+import html
 
 import ipywidgets as W
 import PIL.Image
 
+from .. import knowledge
 from ..generate import image_to_image, interpolate, planned_size, text_to_image
 from ..kit import Kit
 from ..settings import ImageToImage, Interpolation, TextToImage, check
@@ -56,11 +58,16 @@ class Panel:
             self.run.show_error(error)
 
     def update_size_note(self) -> None:
+        """The size the run will render and, as the prompt is typed, what the model will not understand (knowledge.py)."""
         try:
-            height, width = planned_size(self.kit, self.settings())
-            self.size_note.value = f"renders {width} × {height} px"
+            settings = self.settings()
+            height, width = planned_size(self.kit, settings)
+            lines = knowledge.notes(self.kit, settings, height, width)
+            self.kit.said.update(lines)  # shown here: a run need not print them again
+            shown = "".join(f"<br><span class='kl-knowledge-note' style='color:#8a4b00'>{html.escape(line)}</span>" for line in lines)
+            self.size_note.value = f"renders {width} × {height} px{shown}"
         except Exception as error:
-            self.size_note.value = f"<span style='color:#b00020'>{error}</span>"
+            self.size_note.value = f"<span style='color:#b00020'>{html.escape(str(error))}</span>"
 
     @property
     def widget(self) -> W.Widget:
@@ -86,6 +93,8 @@ class TextToImagePanel(Panel):
         self.negative_prompt = W.Text(value="", description="negative", placeholder="low quality, bad quality", layout=WIDE)
         self.prompt.add_class("kl-prompt")
         self.negative_prompt.add_class("kl-negative-prompt")
+        for text in (self.prompt, self.negative_prompt):
+            text.observe(lambda _: self.update_size_note(), names="value")
 
     def inputs(self) -> list:
         return [self.prompt, self.negative_prompt]
@@ -112,6 +121,8 @@ class ImageToImagePanel(TextToImagePanel):
         self.strength.add_class("kl-strength")
         self.prompt.add_class("kl-prompt")
         self.negative_prompt.add_class("kl-negative-prompt")
+        for watched in (self.prompt, self.negative_prompt, self.strength):
+            watched.observe(lambda _: self.update_size_note(), names="value")
 
     def inputs(self) -> list:
         return [self.image_input.box, self.prompt, self.negative_prompt, self.strength]
@@ -152,6 +163,7 @@ class InterpolationPanel(Panel):
         self.negative_prompt = W.Text(value="", description="negative", layout=WIDE)
         for name in ("rows", "weight_sum", "new_text", "add_text_button", "add_image_button", "mode", "normalize", "negative_prompt"):
             getattr(self, name).add_class(f"kl-{name.replace('_', '-')}")
+        self.negative_prompt.observe(lambda _: self.update_size_note(), names="value")
         self.add_text_button.on_click(lambda _: self._add_text())
         self.add_image_button.on_click(lambda _: self._add_image())
         self.add_item("a red circle", 0.5)
@@ -207,6 +219,7 @@ class InterpolationPanel(Panel):
 
     def _rename(self, weight_slider, text: str) -> None:
         self.items = [(text if s is weight_slider else item, s, row) for item, s, row in self.items]
+        self.update_size_note()
 
     def _add_text(self) -> None:
         if self.new_text.value.strip():
@@ -222,6 +235,8 @@ class InterpolationPanel(Panel):
     def _refresh(self) -> None:
         self.rows.children = [row for _, _, row in self.items]
         self._update_sum()
+        if hasattr(self, "negative_prompt"):  # not while __init__ adds the first items
+            self.update_size_note()
 
     def _update_sum(self) -> None:
         total = sum(s.value for _, s, _ in self.items)
