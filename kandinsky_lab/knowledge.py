@@ -156,14 +156,15 @@ def notes(kit, settings: Sampling, height: int | None = None, width: int | None 
     problems = []
     if unknown:
         problems.append(f"{name} never saw the word{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} and will ignore {'them' if len(unknown) > 1 else 'it'}")
-    if factor >= 2:
+    if factor >= 2:  # nano's shapes deform from about 4× its pixels and fall apart from about 16× (notebook 00 shows it)
         seconds = expected_seconds(kit, settings, height, width)
+        took = f"about {seconds:.0f} s" if seconds >= 1.5 else "about a second" if seconds >= 0.5 else "under a second"
         problems.append(
             f"{width} × {height} is {factor:.3g}× the pixels it was trained on ({side} × {side}): "
-            f"about {seconds:.0f} s here, and no clear shapes"
+            f"{took} here, and {'no clear shapes' if factor >= 16 else 'shapes may come out deformed'}"
         )
     elif factor <= 0.5:
-        problems.append(f"{width} × {height} is {factor:.2g}× the pixels it was trained on ({side} × {side}): expect no clear shapes")
+        problems.append(f"{width} × {height} is {factor:.2g}× the pixels it was trained on ({side} × {side}): shapes may come out deformed")
     if not problems:
         return []
     try_prompt = f'prompt="{nearest_prompt(texts)}"' if unknown else ""
