@@ -1,5 +1,9 @@
 """Keep notebooks in the project's stored form: `python scripts/notebooks.py refresh [NOTEBOOK ...]`.
 
+Every notebook opens with the same Colab install cell, written here from pyproject.toml (the
+repository address in [project.urls] and the release tag v{version}): `refresh` puts it in place, and
+`python scripts/notebooks.py install-cell` rewrites only that cell in every notebook, without running them.
+
 Stored form: no outputs and no execution counts, except in cells that start with
 `# NBVAL_CHECK_OUTPUT`. Those keep their small text output (stdout and text/plain only) as the
 reference that `pytest --nbval-lax` compares against, and an execution count (nbval does not
@@ -12,10 +16,35 @@ import time
 from pathlib import Path
 
 import nbformat
+import tomllib
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "# NBVAL_CHECK_OUTPUT"
+INSTALL_CELL = """\
+# Colab only: install the kit release this notebook belongs to, keeping Colab's own torch.
+# Elsewhere this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import torch  # Colab's build: pinned below, so pip never replaces it
+
+    KIT_REPO = "{repository}"  # pyproject.toml: [project.urls] Repository
+    KIT_REF = "v{version}"  # the release tag of this notebook's version
+    KIT_DIR = "/content/kandinsky-lab"
+    !git clone --quiet --depth 1 --branch {{KIT_REF}} {{KIT_REPO}} {{KIT_DIR}}
+    %pip install --quiet -e {{KIT_DIR}} torch=={{torch.__version__}}"""
+
+
+def install_cell() -> str:
+    """The Colab install cell for this checkout's pyproject.toml."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return INSTALL_CELL.format(repository=project["urls"]["Repository"], version=project["version"])
+
+
+def put_install_cell(nb) -> None:
+    first = next(cell for cell in nb.cells if cell.cell_type == "code")
+    first.source = install_cell()
 
 
 def is_checked(cell) -> bool:
@@ -49,6 +78,7 @@ def strip(nb) -> None:
 
 def refresh(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
+    put_install_cell(nb)
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     took = time.perf_counter() - start
@@ -59,8 +89,14 @@ def refresh(path: Path) -> float:
 
 if __name__ == "__main__":
     os.environ.setdefault("KANDINSKY_LAB_SOURCE", "nano")
-    if len(sys.argv) < 2 or sys.argv[1] != "refresh":
+    if len(sys.argv) < 2 or sys.argv[1] not in ("refresh", "install-cell"):
         sys.exit(__doc__)
     paths = [Path(p) for p in sys.argv[2:]] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     for p in paths:
-        print(f"{p.name}: ran in {refresh(p.resolve()):.1f} s")
+        if sys.argv[1] == "install-cell":
+            nb = nbformat.read(p, as_version=4)
+            put_install_cell(nb)
+            nbformat.write(nb, p)
+            print(f"{p.name}: install cell written")
+        else:
+            print(f"{p.name}: ran in {refresh(p.resolve()):.1f} s")

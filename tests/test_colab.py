@@ -1,0 +1,75 @@
+"""The notebooks' Colab install cell: one cell, written from pyproject.toml, that really installs the kit.
+
+The stand-in Colab: a fresh virtual environment that already holds a torch (as Colab's does), a
+`google.colab` module in `sys.modules`, IPython running the cell (its `!git` and `%pip` lines
+included), and the hosting address pointed at a local clone of this checkout tagged as the release.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import notebooks  # noqa: E402  (scripts/notebooks.py: the cell's one source)
+
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+TORCH = "torch==2.13.0"  # the stand-in's preinstalled torch (a CPU wheel on the project's machines)
+
+
+def first_code_cell(path: Path) -> str:
+    return "".join(next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")["source"])
+
+
+def test_every_notebook_opens_with_the_one_install_cell():
+    cell = notebooks.install_cell()
+    assert f'KIT_REPO = "{PROJECT["urls"]["Repository"]}"' in cell and f'KIT_REF = "v{PROJECT["version"]}"' in cell
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert first_code_cell(path) == cell, f"{path.name}: run `python scripts/notebooks.py install-cell`"
+
+
+def test_the_release_tag_the_cell_clones_exists():
+    tags = subprocess.run(["git", "tag", "--list"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tags:
+        pytest.skip("this checkout holds no tags (a clone made without them)")
+    assert f"v{PROJECT['version']}" in tags, "tag the release: see the README's release routine"
+
+
+def run(command, **kw):
+    out = subprocess.run(command, capture_output=True, text=True, **kw)
+    assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_install_cell_installs_the_kit_on_a_stand_in_colab_and_keeps_its_torch(tmp_path):
+    host = tmp_path / "host"  # where the kit is "hosted": this checkout's commits, tagged as the release
+    run(["git", "clone", "--quiet", str(ROOT), str(host)])
+    tag = f"v{PROJECT['version']}"
+    if tag not in run(["git", "tag", "--list"], cwd=host).split():
+        run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "tag", tag], cwd=host)
+    venv = tmp_path / "colab"
+    run([sys.executable, "-m", "venv", str(venv)])
+    python = str(venv / "bin" / "python")
+    run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", TORCH, "ipython"], timeout=900)
+    torch_before = run([python, "-c", "import torch, importlib.metadata as m; d = m.distribution('torch'); print(torch.__version__, d._path, (d._path / 'RECORD').stat().st_mtime_ns)"])
+    cell = notebooks.install_cell()
+    cell = cell.replace(PROJECT["urls"]["Repository"], f"file://{host}").replace("/content/kandinsky-lab", str(tmp_path / "content" / "kit"))
+    colab = (
+        "import sys, types\n"
+        "sys.modules['google.colab'] = types.ModuleType('google.colab')  # the stand-in\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        f"InteractiveShell.instance().run_cell({cell!r}).raise_error()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    run([python, "-c", colab], cwd=tmp_path, env=env, timeout=1500)
+    found = run([python, "-c", "import kandinsky_lab, torch, importlib.metadata as m; print(kandinsky_lab.__file__); d = m.distribution('torch'); print(torch.__version__, d._path, (d._path / 'RECORD').stat().st_mtime_ns)"], cwd=tmp_path, env=env)
+    kit_file, torch_after = found.splitlines()[0], found.splitlines()[1]
+    assert kit_file.startswith(str(tmp_path / "content" / "kit"))  # the clone of the release, installed editable
+    assert torch_after == torch_before.strip()  # Colab's torch: same version, same files, never reinstalled
+    run([python, "-c", "import kandinsky_lab as kl; kit = kl.load('nano'); print(kit)"], cwd=tmp_path, env=env, timeout=300)
