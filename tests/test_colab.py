@@ -73,3 +73,17 @@ def test_install_cell_installs_the_kit_on_a_stand_in_colab_and_keeps_its_torch(t
     assert kit_file.startswith(str(tmp_path / "content" / "kit"))  # the clone of the release, installed editable
     assert torch_after == torch_before.strip()  # Colab's torch: same version, same files, never reinstalled
     run([python, "-c", "import kandinsky_lab as kl; kit = kl.load('nano'); print(kit)"], cwd=tmp_path, env=env, timeout=300)
+
+
+def test_readme_colab_links_point_at_the_hosted_release():
+    readme = (ROOT / "README.md").read_text()
+    base = PROJECT["urls"]["Repository"].removeprefix("https://github.com/")
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        link = f"https://colab.research.google.com/github/{base}/blob/v{PROJECT['version']}/notebooks/{path.name}"
+        assert link in readme, link
+
+
+def test_package_version_is_the_declared_version():
+    import kandinsky_lab as kl
+
+    assert kl.__version__ == PROJECT["version"]  # the install cell's tag is v{version}: both must move together
