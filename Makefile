@@ -3,6 +3,7 @@
 #   make test   - create .venv if missing, run the whole test suite (unit tests + notebooks)
 #   make app    - create .venv if missing, serve the playground as a web app with Voila (no code shown)
 #   make bench  - create .venv if missing, write benchmarks/results.md
+#   make test-lowest - the unit tests and a notebook on the lowest versions pyproject.toml declares (.venv-lowest)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ TORCH ?= torch==2.13.0
 LAB_PORT ?= 8888
 APP_PORT ?= 8866
 
-.PHONY: env lab app test bench
+.PHONY: env lab app test test-lowest bench
 env: $(VENV)/.ready
 
 $(VENV)/.ready: pyproject.toml Makefile
@@ -31,6 +32,9 @@ app: env
 
 test: env
 	$(PY) -m pytest --nbval-lax -p no:cacheprovider
+
+test-lowest: env
+	$(PY) scripts/lowest_versions.py --venv .venv-lowest
 
 bench: env
 	$(PY) -m benchmarks.run

@@ -244,8 +244,8 @@ def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=Non
             if init_image is None:
                 images = kit.decoder(**kwargs).images
             else:
-                # init_image already has the exact size. height/width=None keeps it: diffusers 0.42's img2img
-                # passes (width, height) to a (height, width) resize and would transpose non-square pictures.
+                # init_image already has the exact size. height/width=None keeps it: diffusers' img2img (0.34 and
+                # later) passes (width, height) to a (height, width) resize and would transpose non-square pictures.
                 kwargs.update(height=None, width=None)
                 images = kit.img2img(image=[init_image] * len(rows), strength=s.strength, **kwargs).images
             result.images.extend(images)

@@ -25,6 +25,7 @@ TESTS = [
     "tests/test_knowledge.py",
     "tests/test_sweeps_and_grids.py",
     "tests/test_widgets.py",
+    "tests/test_batch.py",
     "notebooks/01_text_to_image.ipynb",
 ]
 
@@ -53,7 +54,9 @@ def main() -> int:
     versions = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True).stdout
     wanted = {p.split("==")[0].lower() for p in floors()}
     print("lowest versions:", ", ".join(line for line in versions.split() if line.split("==")[0].lower() in wanted))
-    env_tests = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", *TESTS]
+    # The ipywidgets-7 rerun is for the main venv; this one holds ipywidgets 7.7 (the floor) already.
+    skip = ["--deselect", "tests/test_widgets.py::test_widget_tests_pass_with_colabs_ipywidgets_7"]
+    env_tests = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", *skip, *TESTS]
     return subprocess.run(env_tests, cwd=ROOT).returncode
 
 
