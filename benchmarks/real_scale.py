@@ -19,6 +19,13 @@ path of a returning user whose model is cached.
 Writes the "real_scale" (CPU) and "real_scale_gpu" sections of benchmarks/results.md. Without CUDA the
 GPU section is left as it is. `--exercise` runs the GPU jobs on the CPU with nano filed under the
 official ids (small sizes, few steps): every line of the GPU script runs, no figure is written.
+
+On a GPU lent for ~15 minutes (10 a command), run the jobs in parts on the same warm machine; the
+replica is built once and the section collects every part (root/gpu.json):
+
+    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs table,t4
+    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs samplers,levers
+    python -m benchmarks.real_scale --part gpu --root /tmp/rs --jobs notebooks
 """
 
 import argparse
@@ -107,16 +114,20 @@ def notebooks_under_cap(cache: Path, cap_gib: float, steps: int, names: list[str
     return results
 
 
-def gpu_part(root: Path, jobs: list[str], device: str = "cuda", exercise: bool = False) -> dict:
+def gpu_part(root: Path, jobs: list[str], device: str = "cuda", exercise: bool = False, keep: bool = False) -> dict:
+    """Run the GPU `jobs` on the replica (built into root/gpu, or reused from there with `keep`)."""
     cache = root / "gpu"
     if exercise:  # nano under the official ids: every GPU job's code runs on the CPU, in seconds
         hub_cache.store(NANO_FOLDER / "prior", HUB_PRIOR, cache)
         hub_cache.store(NANO_FOLDER / "decoder", HUB_DECODER, cache)
         built, sizes, presets, steps = {}, [(64, 64), (32, 64)], [None], dict(prior_steps=2, steps=2)
     else:
-        start = time.perf_counter()
-        built = replica.build_in_cache(cache, device=device)
-        built["total_s"] = time.perf_counter() - start
+        if (hub_cache.repo_folder(cache, HUB_DECODER) / "refs" / "main").exists():
+            built = {"reused": str(cache)}  # built by an earlier run with --keep
+        else:
+            start = time.perf_counter()
+            built = replica.build_in_cache(cache, device=device)
+            built["total_s"] = time.perf_counter() - start
         sizes, presets, steps = SIZES, [None, "model", "sequential"], dict(prior_steps=25, steps=50)
     out = {"built": built, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
     common = {"device": device, "presets": presets}
@@ -132,7 +143,8 @@ def gpu_part(root: Path, jobs: list[str], device: str = "cuda", exercise: bool =
     if "notebooks" in jobs:
         names = ["00_setup_and_tour"] if exercise else None
         out["notebooks"] = notebooks_under_cap(cache, T4_CAP_GIB, 2 if exercise else NOTEBOOK_STEPS, names)
-    shutil.rmtree(cache)
+    if not keep:
+        shutil.rmtree(cache)
     return out
 
 
@@ -251,6 +263,7 @@ def main() -> None:
     parser.add_argument("--jobs", default="table,t4,samplers,levers,notebooks", help="GPU jobs to run, comma-separated (each under 10 min on an H100)")
     parser.add_argument("--root", default=None, help="where the hub caches are written (default: a temporary folder)")
     parser.add_argument("--exercise", action="store_true", help="run the GPU jobs on the CPU with nano; write nothing")
+    parser.add_argument("--keep", action="store_true", help="keep the GPU replica in --root for a later run's jobs")
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1)) if not torch.cuda.is_available() else None
     root = Path(args.root or tempfile.mkdtemp(prefix="real-scale-"))
@@ -271,8 +284,10 @@ def main() -> None:
         if not torch.cuda.is_available():
             print("no CUDA device: the GPU part was not run, its section of benchmarks/results.md is left as it is")
             return
-        found = gpu_part(root, jobs)
-        (root / "gpu.json").write_text(json.dumps(found, indent=1, default=str))
+        found = gpu_part(root, jobs, keep=args.keep)
+        saved = root / "gpu.json"  # jobs run in separate commands add up to one section
+        found = (json.loads(saved.read_text()) if saved.exists() else {}) | found
+        saved.write_text(json.dumps(found, indent=1, default=str))
         lines = gpu_section(found)
         sections.write("real_scale_gpu", lines)
         print("\n".join(lines))
