@@ -15,12 +15,14 @@ Jobs:
     samplers seconds per picture for each sampler at a few decoder step counts
 """
 
+import gc
 import json
 import resource
 import statistics
 import sys
 import time
 
+import psutil
 import torch
 
 import kandinsky_lab as kl
@@ -49,7 +51,7 @@ def load(options: dict) -> dict:
     start = time.perf_counter()
     kit = kl.load("kandinsky-2-2", device=options.get("device", "cpu"), dtype=dtype)
     load_s = time.perf_counter() - start
-    rss_after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss_after_load = psutil.Process().memory_info().rss  # held now (ru_maxrss below is the peak)
     side, steps = options.get("side", 64), options.get("steps", 2)
     common = dict(prior_steps=max(2, steps), steps=steps, height=side, width=side)
     tasks = {}
@@ -95,6 +97,7 @@ def table(options: dict) -> dict:
         if preset is None:
             ratio = kit_vs_raw(kit, *options["ratio_size"], prior_steps, steps, options.get("repeats", 3))
         del kit
+        gc.collect()  # accelerate's offload hooks hold cycles: free this preset's weights before the next
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     return {"rows": rows, "kit_vs_raw": ratio, "prior_steps": prior_steps, "steps": steps}
@@ -155,6 +158,7 @@ def t4(options: dict) -> dict:
                 row |= {"outcome": "out of memory", "message": str(error)}
             rows.append(row)
         del kit
+        gc.collect()
         if cuda:
             torch.cuda.empty_cache()
     return {"cap_gib": options["cap_gib"], "rows": rows}

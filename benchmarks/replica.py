@@ -37,8 +37,16 @@ from kandinsky_lab.loading import HUB_DECODER, HUB_PRIOR
 from kandinsky_lab.tiny import build_tokenizer
 
 CONFIGS = Path(__file__).resolve().parent / "kandinsky-2-2-configs"
-# Published sizes (SOURCES.md: built on the meta device from these configs), in parameters.
-PUBLISHED = {"unet": 1253.1e6, "prior": 1026.2e6, "text_encoder": 694.7e6, "image_encoder": 1844.9e6, "movq": 67.8e6}
+# Published sizes, independent of the configs: the official weight files' sizes on the hub (SOURCES.md)
+# divided by the bytes per parameter (float32: 4; the image encoder is stored in float16: 2). The hub
+# shows three significant figures, so these are good to about 0.2 %.
+PUBLISHED = {
+    "prior": 4.11e9 / 4,  # prior/diffusion_pytorch_model.bin, 4.11 GB
+    "text_encoder": 2.78e9 / 4,  # text_encoder/model.safetensors, 2.78 GB
+    "image_encoder": 3.69e9 / 2,  # image_encoder/pytorch_model.bin, 3.69 GB in float16
+    "unet": 5.01e9 / 4,  # unet/diffusion_pytorch_model.bin, 5.01 GB
+    "movq": 271e6 / 4,  # movq/diffusion_pytorch_model.bin, 271 MB
+}
 # (repository side, component folder, config file in CONFIGS, class, weight file name)
 MODELS = [
     ("prior", "prior", "prior_prior.json", PriorTransformer, "diffusion_pytorch_model.safetensors"),

@@ -130,7 +130,7 @@ def main() -> None:
         "",
         "## Notebooks",
         "",
-        "Each notebook top to bottom in a fresh kernel (start-up and imports included) on the offline `tiny` "
+        "Each notebook top to bottom in a fresh kernel (start-up and imports included) on the offline `nano` "
         "model, CPU only, as `pytest --nbval-lax` runs them:",
         "",
         *table(d),

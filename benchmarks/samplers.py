@@ -97,8 +97,10 @@ def section(grid: dict, needed: dict, seconds: dict, minutes: float) -> list[str
     fewest = min(STEPS)
     best = max(grid[name, fewest]["mean"] for name in SAMPLERS)
     leaders = " and ".join(samplers.LABELS[name] for name in SAMPLERS if grid[name, fewest]["mean"] == best)
-    lines += ["", f"The judge reads what is drawn (color, background, shape, place), not finish: by {max(needed.values(), key=lambda n: n or 0)} "
-              f"steps every sampler draws what DDPM-50 draws on nano; at {fewest} steps {leaders} lead ({best:.1%})."]
+    reached = [n for n in needed.values() if n is not None]
+    everyone = "every sampler draws" if len(reached) == len(needed) else f"{len(reached)} of {len(needed)} samplers draw"
+    lines += ["", f"The judge reads what is drawn (color, background, shape, place), not finish: by {max(reached, default=max(STEPS))} "
+              f"steps {everyone} what DDPM-50 draws on nano; at {fewest} steps {leaders} lead ({best:.1%})."]
     lines.append("")
     return lines
 

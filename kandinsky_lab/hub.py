@@ -61,6 +61,8 @@ def plan(repo_id: str, sizes: dict[str, int], model_index: dict) -> Plan:
     components = [k for k, v in model_index.items() if not k.startswith("_") and isinstance(v, list) and v[0] is not None]
     for component in components:
         inside = [name for name in sizes if name.startswith(component + "/") and name.count("/") == 1]
+        if not inside:  # e.g. a download stopped before this folder arrived
+            raise FileNotFoundError(f"{repo_id} has no files for {component}")
         weights = {suffix: _weights(inside, suffix) for suffix in WEIGHT_FORMATS}
         chosen = weights[".safetensors"] or weights[".bin"]
         if weights[".bin"] and not weights[".safetensors"]:

@@ -75,9 +75,9 @@ class Kit:
     @contextmanager
     def sampler(self, name: str):
         """Decode with the sampler `name` (samplers.py) inside the block; the loaded scheduler is back after it."""
-        loaded = self.decoder.scheduler
-        chosen = samplers.build(name, loaded)
         with self.lock:
+            loaded = self.decoder.scheduler
+            chosen = samplers.build(name, loaded)
             self.decoder.scheduler = self.img2img.scheduler = chosen
             try:
                 yield chosen

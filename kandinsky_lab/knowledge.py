@@ -75,15 +75,32 @@ def _attention_sizes(module: torch.nn.Module, call) -> list[tuple[int, int, int,
     return seen
 
 
-def _timed(call) -> float:
+def _timed(call, device: torch.device) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *_: None)
     call()  # the first call of a shape chooses kernels
+    sync(device)
     start = time.perf_counter()
     call()
+    sync(device)
     return time.perf_counter() - start
 
 
+def calibrate(kit, wait: bool = True) -> dict | None:
+    """`measure(kit)` once per Kit, holding the Kit's lock; None when `wait` is False and a run holds it."""
+    if kit.timing is not None:
+        return kit.timing
+    if not kit.lock.acquire(blocking=wait):
+        return None
+    try:
+        if kit.timing is None:
+            kit.timing = measure(kit)
+        return kit.timing
+    finally:
+        kit.lock.release()
+
+
 @torch.no_grad()
-def calibrate(kit) -> dict:
+def measure(kit) -> dict:
     """Measure, once per Kit, what the time estimate needs (a few tenths of a second on nano's CPU).
 
     A UNet step and a MoVQ decode cost a fixed part, a part linear in the pixels (convolutions), and
@@ -91,8 +108,6 @@ def calibrate(kit) -> dict:
     timed at the trained size and twice its side (the linear line), their attention layers' token
     counts are recorded, and one attention call gives this machine's attention speed.
     """
-    if kit.timing is not None:
-        return kit.timing
     unet, movq, prior = kit.decoder.unet, kit.decoder.movq, kit.prior.prior
     device, dtype, side = kit.execution_device, kit.dtype, kit.trained_size
     factor = 2 ** (len(movq.config.block_out_channels) - 1)
@@ -107,20 +122,19 @@ def calibrate(kit) -> dict:
                 call = lambda: unet(latents, torch.tensor(500, device=device), encoder_hidden_states=None, added_cond_kwargs={"image_embeds": embeds})  # noqa: E731
             else:
                 call = lambda: movq.decode(latents[:1, : movq.config.latent_channels], force_not_quantize=True)  # noqa: E731
-            points.append(((side * scale) ** 2, _timed(call)))
+            points.append(((side * scale) ** 2, _timed(call, device)))
         (p0, t0), (p1, t1) = points
         per_pixel = max(0.0, (t1 - t0) / (p1 - p0))
         timing[name] = {"fixed": max(0.0, t0 - per_pixel * p0), "per_pixel": per_pixel, "attention": _attention_sizes(unet if name == "unet" else movq, call)}
         timing[name]["attention_pixels"] = p1  # the token counts above are at this size
     q = torch.zeros(1, 1, ATTENTION_PROBE_TOKENS, 64, device=device, dtype=dtype)
-    timing["attention_flops_per_s"] = 4 * ATTENTION_PROBE_TOKENS**2 * 64 / _timed(lambda: F.scaled_dot_product_attention(q, q, q))
+    timing["attention_flops_per_s"] = 4 * ATTENTION_PROBE_TOKENS**2 * 64 / _timed(lambda: F.scaled_dot_product_attention(q, q, q), device)
     dim = prior.config.embedding_dim
     width = prior.encoder_hidden_states_proj.in_features if prior.encoder_hidden_states_proj is not None else dim
     hidden = torch.zeros(2, dim, device=device, dtype=dtype)
     tokens = torch.zeros(2, prior.config.num_embeddings, width, device=device, dtype=dtype)
     mask = torch.ones(2, prior.config.num_embeddings, dtype=torch.bool, device=device)
-    timing["prior_step_s"] = _timed(lambda: prior(hidden, timestep=500, proj_embedding=hidden, encoder_hidden_states=tokens, attention_mask=mask))
-    kit.timing = timing
+    timing["prior_step_s"] = _timed(lambda: prior(hidden, timestep=500, proj_embedding=hidden, encoder_hidden_states=tokens, attention_mask=mask), device)
     return timing
 
 
@@ -134,17 +148,22 @@ def _call_seconds(timing: dict, name: str, pixels: int) -> float:
     return part["fixed"] + part["per_pixel"] * pixels + extra
 
 
-def expected_seconds(kit, settings: Sampling, height: int, width: int) -> float:
-    """Roughly how long the run will take here: prior steps, decoder steps and the MoVQ decode, per image."""
-    timing = calibrate(kit)
+def expected_seconds(kit, settings: Sampling, height: int, width: int, wait: bool = True) -> float | None:
+    """Roughly how long the run will take here: prior steps, decoder steps and the MoVQ decode, per image.
+    None when `wait` is False and the calibration cannot run now (a generation holds the Kit)."""
+    timing = calibrate(kit, wait)
+    if timing is None:
+        return None
     steps = int(settings.steps * settings.strength) if isinstance(settings, ImageToImage) else settings.steps
     prompts = max(1, len([t for t in prompt_texts(settings) if t]))
     decoder = steps * _call_seconds(timing, "unet", height * width) + _call_seconds(timing, "movq", height * width)
     return (settings.prior_steps * timing["prior_step_s"] * prompts + decoder) * settings.num_images
 
 
-def notes(kit, settings: Sampling, height: int | None = None, width: int | None = None) -> list[str]:
-    """One or two lines on what the model will not understand in `settings`; [] when it knows it all (or knows any words)."""
+def notes(kit, settings: Sampling, height: int | None = None, width: int | None = None, wait: bool = True) -> list[str]:
+    """One or two lines on what the model will not understand in `settings`; [] when it knows it all (or knows any words).
+
+    `wait=False` (the panels, while a run may hold the Kit) leaves the time out rather than wait for the Kit."""
     if kit.vocabulary is None or kit.trained_size is None:
         return []
     height = height or settings.height or kit.default_size
@@ -157,11 +176,16 @@ def notes(kit, settings: Sampling, height: int | None = None, width: int | None 
     if unknown:
         problems.append(f"{name} never saw the word{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} and will ignore {'them' if len(unknown) > 1 else 'it'}")
     if factor >= 2:  # nano's shapes deform from about 4× its pixels and fall apart from about 16× (notebook 00 shows it)
-        seconds = expected_seconds(kit, settings, height, width)
-        took = f"about {seconds:.0f} s" if seconds >= 1.5 else "about a second" if seconds >= 0.5 else "under a second"
+        seconds = expected_seconds(kit, settings, height, width, wait)
+        took = (
+            "" if seconds is None
+            else f"about {seconds:.0f} s here, and " if seconds >= 1.5
+            else "about a second here, and " if seconds >= 0.5
+            else "under a second here, and "
+        )  # fmt: skip
         problems.append(
             f"{width} × {height} is {factor:.3g}× the pixels it was trained on ({side} × {side}): "
-            f"{took} here, and {'no clear shapes' if factor >= 16 else 'shapes may come out deformed'}"
+            f"{took}{'no clear shapes' if factor >= 16 else 'shapes may come out deformed'}"
         )
     elif factor <= 0.5:
         problems.append(f"{width} × {height} is {factor:.2g}× the pixels it was trained on ({side} × {side}): shapes may come out deformed")

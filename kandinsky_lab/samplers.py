@@ -1,11 +1,13 @@
 """The decoder's sampler: which diffusers scheduler walks the UNet from noise to latents.
 
-The model card decodes with DDPM (the scheduler shipped in the decoder repository). Other samplers
-reach a comparable picture in fewer steps. Each one is built with `from_config` on the loaded
-scheduler's config, so it keeps the model's noise schedule and prediction type (epsilon for the
-real model, v for nano):
+The model card decodes with DDPM (the scheduler shipped in the decoder repository), which adds fresh
+noise at each step; the others add none, and DPM++ 2M and UniPC reuse the previous prediction, so at
+very few steps they are ahead (on nano: at 2 steps; from 5 steps every sampler draws what DDPM-50
+draws — benchmarks/results.md). Each one is built with `from_config` on the loaded scheduler's
+config, so it keeps the model's noise schedule and prediction type (epsilon for the real model, v
+for nano):
 
-    "ddpm"   DDPMScheduler               ancestral, the card's default; needs the most steps
+    "ddpm"   DDPMScheduler               ancestral, the card's default
     "ddim"   DDIMScheduler               deterministic
     "dpm++"  DPMSolverMultistepScheduler DPM-Solver++ (2M), deterministic
     "unipc"  UniPCMultistepScheduler     deterministic (see `UniPCScheduler`)

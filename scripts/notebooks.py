@@ -33,7 +33,7 @@ if "google.colab" in sys.modules:
     KIT_REF = "v{version}"  # the release tag of this notebook's version
     KIT_DIR = "/content/kandinsky-lab"
     !git clone --quiet --depth 1 --branch {{KIT_REF}} {{KIT_REPO}} {{KIT_DIR}}
-    %pip install --quiet -e {{KIT_DIR}} torch=={{torch.__version__}}"""
+    %pip install --quiet {{KIT_DIR}} torch=={{torch.__version__}}"""
 
 
 def install_cell() -> str:

@@ -156,6 +156,9 @@ def test_an_interrupted_download_is_not_taken_for_a_cached_model(tmp_path, monke
     snapshot = hub_cache.repo_folder(tmp_path / "hub", loading.HUB_DECODER) / "snapshots"
     next(snapshot.rglob("unet/diffusion_pytorch_model.safetensors")).unlink()
     assert hub.cached_plan(loading.HUB_DECODER) is None  # so load() fetches what is missing, or says it cannot
+    assert hub.cached_plan(loading.HUB_PRIOR) is not None
+    shutil.rmtree(next(p for p in hub_cache.repo_folder(tmp_path / "hub", loading.HUB_PRIOR).rglob("tokenizer") if p.is_dir()))
+    assert hub.cached_plan(loading.HUB_PRIOR) is None  # a whole folder missing: not a complete cache either
 
 
 def test_download_says_how_much_before_fetching_only_the_planned_files(monkeypatch):

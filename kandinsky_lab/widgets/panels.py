@@ -35,7 +35,8 @@ class Panel:
         self.run = RunArea(on_result=on_result, output_dir=output_dir)
         self.size_note = W.HTML()
         self.run.generate_button.on_click(lambda _: self.generate())
-        self.sampling.size.dropdown.observe(lambda _: self.update_size_note(), names="value")
+        for watched in (self.sampling.size.dropdown, self.sampling.steps, self.sampling.prior_steps, self.sampling.num_images):
+            watched.observe(lambda _: self.update_size_note(), names="value")  # size, and the time the note gives
 
     def inputs(self) -> list:
         raise NotImplementedError
@@ -62,7 +63,7 @@ class Panel:
         try:
             settings = self.settings()
             height, width = planned_size(self.kit, settings)
-            lines = knowledge.notes(self.kit, settings, height, width)
+            lines = knowledge.notes(self.kit, settings, height, width, wait=False)  # never wait for a running generation
             self.kit.said.update(lines)  # shown here: a run need not print them again
             shown = "".join(f"<br><span class='kl-knowledge-note' style='color:#8a4b00'>{html.escape(line)}</span>" for line in lines)
             self.size_note.value = f"renders {width} × {height} px{shown}"
