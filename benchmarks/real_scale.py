@@ -214,7 +214,8 @@ def gpu_section(found: dict) -> list[str]:
     if "t4" in found:
         t = found["t4"]
         lines += [
-            f"T4 simulation: the process capped at {t['cap_gib']:g} GiB (`torch.cuda.set_per_process_memory_fraction`), 10 decoder steps:",
+            f"T4 simulation: the process capped at {t['cap_gib']:g} GiB (`torch.cuda.set_per_process_memory_fraction`; on a real T4 "
+            "the CUDA context's ~0.3–0.5 GiB, outside PyTorch's allocator, comes on top), 10 decoder steps:",
             "",
             "| offload preset | size | outcome | memory.py predicted | measured extra peak | error |",
             "| --- | --- | --- | --- | --- | --- |",
