@@ -18,7 +18,6 @@ Jobs:
 import gc
 import json
 import resource
-import statistics
 import sys
 import time
 
@@ -26,23 +25,10 @@ import psutil
 import torch
 
 import kandinsky_lab as kl
-from benchmarks.run import raw_diffusers
+from benchmarks.run import time_ratio, timed
 from kandinsky_lab import memory
 
 PROMPT = "a red cat, 4k photo"
-
-
-def sync(kit) -> None:
-    if kit.execution_device.type == "cuda":
-        torch.cuda.synchronize(kit.execution_device)
-
-
-def timed(kit, fn) -> float:
-    sync(kit)
-    start = time.perf_counter()
-    fn()
-    sync(kit)
-    return time.perf_counter() - start
 
 
 def load(options: dict) -> dict:
@@ -54,10 +40,9 @@ def load(options: dict) -> dict:
     rss_after_load = psutil.Process().memory_info().rss  # held now (ru_maxrss below is the peak)
     side, steps = options.get("side", 64), options.get("steps", 2)
     common = dict(prior_steps=max(2, steps), steps=steps, height=side, width=side)
-    tasks = {}
-    t2i = {}
-    tasks["text_to_image"] = timed(kit, lambda: t2i.setdefault("r", kl.text_to_image(kit, kl.TextToImage(prompt=PROMPT, **common))))
-    image = t2i["r"].images[0]
+    made = []
+    tasks = {"text_to_image": timed(kit, lambda: made.append(kl.text_to_image(kit, kl.TextToImage(prompt=PROMPT, **common))))}
+    image = made[0].images[0]
     i2i = kl.ImageToImage(prompt="a fantasy landscape", image=image, strength=0.5, **common)
     tasks["image_to_image"] = timed(kit, lambda: kl.image_to_image(kit, i2i))
     mix = kl.Interpolation(items=("a cat", image), weights=(0.5, 0.5), **common)
@@ -104,20 +89,9 @@ def table(options: dict) -> dict:
 
 
 def kit_vs_raw(kit, height: int, width: int, prior_steps: int, steps: int, repeats: int) -> dict:
-    """The kit's text_to_image against the same prior + decoder calls on diffusers, alternating."""
+    """benchmarks/run.py's side-by-side comparison with diffusers, at this size and these steps."""
     s = kl.TextToImage(prompt=PROMPT, prior_steps=prior_steps, steps=steps, height=height, width=width)
-    times = {"kit": [], "raw": []}
-
-    def through_kit():
-        kit.cache.clear()
-        kl.text_to_image(kit, s)
-
-    ways = [("kit", through_kit), ("raw", lambda: raw_diffusers(kit, s))]
-    for i in range(repeats):
-        for name, fn in ways if i % 2 == 0 else ways[::-1]:
-            times[name].append(timed(kit, fn))
-    kit_s, raw_s = statistics.median(times["kit"]), statistics.median(times["raw"])
-    return {"height": height, "width": width, "kit_s": kit_s, "raw_s": raw_s, "ratio": kit_s / raw_s, "repeats": repeats}
+    return {"height": height, "width": width, "repeats": repeats} | time_ratio(kit, s, repeats)
 
 
 def t4(options: dict) -> dict:

@@ -57,17 +57,26 @@ def through_kit(kit: kl.Kit, s: kl.TextToImage):
     return kl.text_to_image(kit, s).images
 
 
-def time_ratio(kit: kl.Kit) -> dict:
-    through_kit(kit, SETTINGS), raw_diffusers(kit, SETTINGS)  # warm-up
+def timed(kit: kl.Kit, fn) -> float:
+    """Seconds `fn()` takes, waiting for the GPU's queued work when the Kit runs on CUDA."""
+    sync = torch.cuda.synchronize if kit.execution_device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def time_ratio(kit: kl.Kit, settings: kl.TextToImage = SETTINGS, repeats: int = REPEATS) -> dict:
+    """The kit's text_to_image against the same calls on diffusers: one warm-up each, then alternating, medians."""
+    through_kit(kit, settings), raw_diffusers(kit, settings)  # warm-up
     times = {"kit": [], "raw": []}
-    for i in range(REPEATS):
+    for i in range(repeats):
         order = [("kit", through_kit), ("raw", raw_diffusers)]
         for name, fn in order if i % 2 == 0 else order[::-1]:
-            start = time.perf_counter()
-            fn(kit, SETTINGS)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(timed(kit, lambda: fn(kit, settings)))
     kit_s, raw_s = statistics.median(times["kit"]), statistics.median(times["raw"])
-    same = [im.tobytes() for im in through_kit(kit, SETTINGS)] == [im.tobytes() for im in raw_diffusers(kit, SETTINGS)]
+    same = [im.tobytes() for im in through_kit(kit, settings)] == [im.tobytes() for im in raw_diffusers(kit, settings)]
     return {"kit_s": kit_s, "raw_s": raw_s, "ratio": kit_s / raw_s, "same_pixels": same}
 
 

@@ -79,7 +79,7 @@ def text_to_image(
     """Prompt -> prior -> decoder -> pictures."""
     check_text(settings)
     settings = _with_size(kit, settings)
-    notes = announce(kit, settings) + truncation_notes(kit, [settings.prompt, settings.negative_prompt])
+    notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
     return _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, notes=notes)
 
 
@@ -100,7 +100,7 @@ def image_to_image(
     height, width = planned_size(kit, settings)
     settings = dataclasses.replace(settings, height=height, width=width)
     init, note = resize_to(settings.image, height, width)
-    notes = announce(kit, settings) + ([note] if note else []) + truncation_notes(kit, [settings.prompt, settings.negative_prompt])
+    notes = announce(kit, settings) + ([note] if note else []) + truncation_notes(kit, knowledge.prompt_texts(settings))
     return _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, init, notes=notes)
 
 
@@ -120,8 +120,7 @@ def interpolate(
     """
     check_interpolation(settings)
     settings = _with_size(kit, settings)
-    texts = [i for i in settings.items if isinstance(i, str)] + [settings.negative_prompt]
-    notes = announce(kit, settings) + truncation_notes(kit, texts)
+    notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
     return _run(kit, settings, lambda: interpolation_embeddings(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, notes=notes)
 
 

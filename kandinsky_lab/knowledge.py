@@ -32,6 +32,7 @@ ATTENTION_PROBE_TOKENS = 2048  # one attention call of this many tokens measures
 
 
 def prompt_texts(settings: Sampling) -> list[str]:
+    """The texts a task reads: prompt and negative prompt, or an interpolation's prompts and negative prompt."""
     if isinstance(settings, Interpolation):
         return [i for i in settings.items if isinstance(i, str)] + [settings.negative_prompt]
     if isinstance(settings, TextToImage):
@@ -112,7 +113,7 @@ def measure(kit) -> dict:
     device, dtype, side = kit.execution_device, kit.dtype, kit.trained_size
     factor = 2 ** (len(movq.config.block_out_channels) - 1)
     timing = {"pixels": side * side}
-    for name in ("unet", "movq"):
+    for name, module in (("unet", unet), ("movq", movq)):
         points = []
         for scale in CALIBRATION_SCALES:
             s = side * scale // factor
@@ -125,8 +126,9 @@ def measure(kit) -> dict:
             points.append(((side * scale) ** 2, _timed(call, device)))
         (p0, t0), (p1, t1) = points
         per_pixel = max(0.0, (t1 - t0) / (p1 - p0))
-        timing[name] = {"fixed": max(0.0, t0 - per_pixel * p0), "per_pixel": per_pixel, "attention": _attention_sizes(unet if name == "unet" else movq, call)}
-        timing[name]["attention_pixels"] = p1  # the token counts above are at this size
+        # attention layers' token counts, recorded at the larger size (the last `call`)
+        attention = _attention_sizes(module, call)
+        timing[name] = {"fixed": max(0.0, t0 - per_pixel * p0), "per_pixel": per_pixel, "attention": attention, "attention_pixels": p1}
     q = torch.zeros(1, 1, ATTENTION_PROBE_TOKENS, 64, device=device, dtype=dtype)
     timing["attention_flops_per_s"] = 4 * ATTENTION_PROBE_TOKENS**2 * 64 / _timed(lambda: F.scaled_dot_product_attention(q, q, q), device)
     dim = prior.config.embedding_dim
