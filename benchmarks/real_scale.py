@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -78,12 +79,13 @@ def cpu_part(root: Path) -> dict:
     return {"counts": counts, "layouts": layouts}
 
 
-def notebooks_under_cap(cache: Path, cap_gib: float, steps: int, names: list[str] | None = None, timeout: int = 900) -> list[dict]:
+def notebooks_under_cap(cache: Path, cap_gib: float, steps: int, names: list[str] | None = None, workers: int = 1, timeout: int = 900) -> list[dict]:
     """Each notebook through `pytest --nbval-lax` on the cached model, in a kernel capped at `cap_gib` of GPU memory.
 
     The copies run without their `# NBVAL_CHECK_OUTPUT` references (those hold nano's shapes and sizes) and
     with `steps` prior and decoder steps in place of the GPU's 25 + 50 (pictures are noise here; what counts
-    is that every cell runs within the cap).
+    is that every cell runs within the cap). `workers` notebooks run at a time, each in its own capped
+    process (an H100's 80 GB holds four T4s' worth); their times then include sharing the GPU.
     """
     work = Path(tempfile.mkdtemp(prefix="real-scale-notebooks-"))
     shutil.copytree(ROOT / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns("outputs", ".ipynb_checkpoints"))
@@ -97,30 +99,40 @@ def notebooks_under_cap(cache: Path, cap_gib: float, steps: int, names: list[str
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "KANDINSKY_LAB"))}
     env |= {"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
     env |= {"KANDINSKY_LAB_SOURCE": "kandinsky-2-2", "IPYTHONDIR": str(work / "ipython")}
-    results = []
-    for path in sorted((work / "notebooks").glob("*.ipynb")):
-        if names and path.stem not in names:
-            continue
+    paths = [p for p in sorted((work / "notebooks").glob("*.ipynb")) if not names or p.stem in names]
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             cell.source = cell.source.replace("# NBVAL_CHECK_OUTPUT\n", "")
             cell.source = re.sub(r"prior_steps=25, steps=50\)", f"prior_steps={max(2, steps)}, steps={steps})", cell.source)
         nbformat.write(nb, path)
+
+    def run(path: Path) -> dict:
         start = time.perf_counter()
         command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q", str(path)]
         out = subprocess.run(command, cwd=path.parent, env=env, capture_output=True, text=True, timeout=timeout)
-        results.append({"notebook": path.name, "s": time.perf_counter() - start, "passed": out.returncode == 0, "tail": out.stdout[-1500:]})
+        return {"notebook": path.name, "s": time.perf_counter() - start, "passed": out.returncode == 0, "tail": out.stdout[-1500:]}
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # threads only wait on the pytest processes
+        results = list(pool.map(run, paths))
     shutil.rmtree(work)
     return results
 
 
-def gpu_part(root: Path, jobs: list[str], device: str = "cuda", exercise: bool = False, keep: bool = False) -> dict:
-    """Run the GPU `jobs` on the replica (built into root/gpu, or reused from there with `keep`)."""
+def gpu_part(
+    root: Path, jobs: list[str], device: str = "cuda", exercise: bool = False, keep: bool = False,
+    presets: list | None = None, sizes: list | None = None, workers: int = 1,
+) -> dict:
+    """Run the GPU `jobs` on the replica (built into root/gpu, or reused from there with `keep`).
+
+    `presets` and `sizes` limit the table to some offload presets and sizes (a later run adds the other
+    rows: the slow sequential preset can then be run size by size); `workers` notebooks run at a time.
+    """
     cache = root / "gpu"
     if exercise:  # nano under the official ids: every GPU job's code runs on the CPU, in seconds
         hub_cache.store(NANO_FOLDER / "prior", HUB_PRIOR, cache)
         hub_cache.store(NANO_FOLDER / "decoder", HUB_DECODER, cache)
-        built, sizes, presets, steps = {}, [(64, 64), (32, 64)], [None], dict(prior_steps=2, steps=2)
+        built, every_size, every_preset, steps = {}, [(64, 64), (32, 64)], [None], dict(prior_steps=2, steps=2)
     else:
         if (hub_cache.repo_folder(cache, HUB_DECODER) / "refs" / "main").exists():
             built = {"reused": str(cache)}  # built by an earlier run with --keep
@@ -128,24 +140,45 @@ def gpu_part(root: Path, jobs: list[str], device: str = "cuda", exercise: bool =
             start = time.perf_counter()
             built = replica.build_in_cache(cache, device=device)
             built["total_s"] = time.perf_counter() - start
-        sizes, presets, steps = SIZES, [None, "model", "sequential"], dict(prior_steps=25, steps=50)
-    out = {"built": built, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
-    common = {"device": device, "presets": presets}
+        every_size, every_preset, steps = SIZES, [None, "model", "sequential"], dict(prior_steps=25, steps=50)
+    ratio_size = every_size[min(1, len(every_size) - 1)]  # 768² at real scale
+    out = {"built": built, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", "torch": torch.__version__}
     if "table" in jobs:
-        out["table"] = child("table", common | {"sizes": sizes, "ratio_size": sizes[min(1, len(sizes) - 1)], **steps}, cache)
+        out["table"] = child("table", {"device": device, "presets": presets or every_preset, "sizes": sizes or every_size, "ratio_size": ratio_size, "repeats": 7, **steps}, cache)
     if "t4" in jobs:
-        sides = [64] if exercise else [768, 1024]
-        out["t4"] = child("t4", common | {"cap_gib": T4_CAP_GIB, "sides": sides, "prior_steps": steps["prior_steps"], "steps": 2 if exercise else 10}, cache)
+        sides = [64] if exercise else [768, 1024, 1536]  # 1536²: too large for a T4 without offload
+        out["t4"] = child("t4", {"device": device, "presets": every_preset, "cap_gib": T4_CAP_GIB, "sides": sides, "batch_side": sides[0], "prior_steps": steps["prior_steps"], "steps": 2 if exercise else 10}, cache)
     if "levers" in jobs:
-        out["levers"] = child("levers", {"device": device, "size": sizes[min(1, len(sizes) - 1)], "compile": not exercise, **steps}, cache)
+        out["levers"] = child("levers", {"device": device, "size": ratio_size, "compile": not exercise, **steps}, cache)
     if "samplers" in jobs:
-        out["samplers"] = child("samplers", {"device": device, "size": sizes[min(1, len(sizes) - 1)], "steps": [2] if exercise else [10, 20, 50], "prior_steps": steps["prior_steps"]}, cache)
+        out["samplers"] = child("samplers", {"device": device, "size": ratio_size, "steps": [2] if exercise else [10, 20, 50], "prior_steps": steps["prior_steps"]}, cache)
     if "notebooks" in jobs:
         names = ["00_setup_and_tour"] if exercise else None
-        out["notebooks"] = notebooks_under_cap(cache, T4_CAP_GIB, 2 if exercise else NOTEBOOK_STEPS, names)
+        out["notebooks"] = {"workers": workers, "rows": notebooks_under_cap(cache, T4_CAP_GIB, 2 if exercise else NOTEBOOK_STEPS, names, workers)}
     if not keep:
         shutil.rmtree(cache)
     return out
+
+
+def merged(earlier: dict, found: dict) -> dict:
+    """An earlier run's figures (root/gpu.json) with this run's added; table rows add up by preset and size."""
+    if "reused" in found["built"] and "built" in earlier:
+        found["built"] = earlier["built"]  # the build time of the run that made the replica
+    if "table" in found and "table" in earlier:
+        key = lambda r: (r["preset"], r["height"], r["width"])  # noqa: E731
+        ran = {key(r) for r in found["table"]["rows"]}
+        rows = [r for r in earlier["table"]["rows"] if key(r) not in ran] + found["table"]["rows"]
+        order = [(p, h, w) for p in (None, "model", "sequential") for h, w in SIZES]
+        found["table"]["rows"] = sorted(rows, key=lambda r: order.index(key(r)) if key(r) in order else len(order))
+        found["table"]["kit_vs_raw"] = found["table"]["kit_vs_raw"] or earlier["table"]["kit_vs_raw"]
+    return earlier | found
+
+
+def failure(tail: str) -> str:
+    """The error a failed nbval run ended with (its last `SomethingError: …` line), without terminal colours."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", tail)
+    errors = [line.strip() for line in plain.splitlines() if re.match(r"\s*\w+(Error|Exception): ", line)]
+    return (errors[-1][:200] if errors else "see gpu.json").replace("|", "/")
 
 
 def gib(value) -> str:
@@ -197,7 +230,7 @@ def cpu_section(found: dict, seconds: float) -> list[str]:
 
 
 def gpu_section(found: dict) -> list[str]:
-    lines = ["## Real scale (GPU)", "", f"`python -m benchmarks.real_scale --part gpu` on {found['device']}, torch {torch.__version__}, float16.", ""]
+    lines = ["## Real scale (GPU)", "", f"`python -m benchmarks.real_scale --part gpu` on {found['device']}, torch {found['torch']}, float16.", ""]
     if "table" in found:
         t = found["table"]
         lines += [
@@ -210,7 +243,10 @@ def gpu_section(found: dict) -> list[str]:
         ]
         if t["kit_vs_raw"]:
             r = t["kit_vs_raw"]
-            lines += [f"Kit vs raw diffusers at {r['width']}×{r['height']} (median of {r['repeats']}, alternating): {r['kit_s']:.2f} s vs {r['raw_s']:.2f} s, ratio **{r['ratio']:.3f}** (target ≤ 1.02).", ""]
+            spread = (
+                f" (each run: kit {', '.join(f'{v:.2f}' for v in r['kit_all'])}; raw {', '.join(f'{v:.2f}' for v in r['raw_all'])} s)" if "kit_all" in r else ""
+            )
+            lines += [f"Kit vs raw diffusers at {r['width']}×{r['height']} (median of {r['repeats']}, alternating): {r['kit_s']:.2f} s vs {r['raw_s']:.2f} s, ratio **{r['ratio']:.3f}** (target ≤ 1.02){spread}.", ""]
     if "t4" in found:
         t = found["t4"]
         lines += [
@@ -221,14 +257,27 @@ def gpu_section(found: dict) -> list[str]:
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for r in t["rows"]:
+            if "batch_side" in r:
+                continue  # below the table
             if "side" not in r:
                 lines.append(f"| {r['preset']} | – | {r['outcome']} | | | |")
                 continue
             outcome = r["outcome"] + (" before the prior" if r.get("before_prior") else "")
             pred, meas = r.get("predicted_gib"), r.get("measured_gib")
-            error = f"{100 * (pred - meas) / meas:+.1f} %" if pred is not None and meas else "–"
+            error = f"{100 * (pred - meas) / meas:+.2f} %" if pred is not None and meas else "–"
             lines.append(f"| {r['preset']} | {r['side']}² | {outcome} | {gib(pred)} | {gib(meas)} | {error} |")
         lines.append("")
+        batches = [r for r in t["rows"] if "batch_side" in r]
+        if batches:
+            lines += [
+                f"Four pictures at {batches[0]['batch_side']}² with the batch size left to the kit (a notebook's row of four): "
+                + "; ".join(
+                    f"{r['preset']}: " + (f"batches of {r['batch_size']}, {r['s']:.1f} s" if r["outcome"] == "ran" else f"{r['outcome']}")
+                    for r in batches
+                )
+                + ".",
+                "",
+            ]
     if "levers" in found:
         lv = found["levers"]
         lines += [
@@ -250,12 +299,14 @@ def gpu_section(found: dict) -> list[str]:
         ]
     if "notebooks" in found:
         lines += [
-            f"Every notebook through `pytest --nbval-lax` on the replica under the {T4_CAP_GIB:g} GiB cap ({NOTEBOOK_STEPS} prior + decoder steps; the "
-            "references of `# NBVAL_CHECK_OUTPUT` cells hold nano's sizes and are not compared):",
+            f"Every notebook through `pytest --nbval-lax` on the replica, each kernel capped at {T4_CAP_GIB:g} GiB ({NOTEBOOK_STEPS} prior + decoder steps; the "
+            "references of `# NBVAL_CHECK_OUTPUT` cells hold nano's sizes and are not compared)"
+            + (f", {found['notebooks']['workers']} notebooks at a time on the one GPU (times include that sharing)" if found["notebooks"]["workers"] > 1 else "")
+            + ":",
             "",
             "| notebook | seconds | passed |",
             "| --- | --- | --- |",
-            *[f"| `{n['notebook']}` | {n['s']:.0f} | {'yes' if n['passed'] else 'no'} |" for n in found["notebooks"]],
+            *[f"| `{n['notebook']}` | {n['s']:.0f} | {'yes' if n['passed'] else 'no: ' + failure(n['tail'])} |" for n in found["notebooks"]["rows"]],
             "",
         ]
     return lines
@@ -268,13 +319,18 @@ def main() -> None:
     parser.add_argument("--root", default=None, help="where the hub caches are written (default: a temporary folder)")
     parser.add_argument("--exercise", action="store_true", help="run the GPU jobs on the CPU with nano; write nothing")
     parser.add_argument("--keep", action="store_true", help="keep the GPU replica in --root for a later run's jobs")
+    parser.add_argument("--presets", default=None, help="offload presets for the table, comma-separated (none,model,sequential; default all)")
+    parser.add_argument("--sizes", default=None, help="sizes for the table, comma-separated HxW (height first: 768x768,576x1024; default all)")
+    parser.add_argument("--workers", type=int, default=1, help="notebooks run at a time, each in its own capped process")
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1)) if not torch.cuda.is_available() else None
     root = Path(args.root or tempfile.mkdtemp(prefix="real-scale-"))
     root.mkdir(parents=True, exist_ok=True)
     jobs = args.jobs.split(",")
+    presets = [None if p == "none" else p for p in args.presets.split(",")] if args.presets else None
+    sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")] if args.sizes else None
     if args.exercise:
-        found = gpu_part(root, jobs, device="cpu", exercise=True)
+        found = gpu_part(root, jobs, device="cpu", exercise=True, presets=presets, sizes=sizes, workers=args.workers)
         print(json.dumps(found, indent=1, default=str))
         print("\n".join(gpu_section(found)))
         return
@@ -288,12 +344,9 @@ def main() -> None:
         if not torch.cuda.is_available():
             print("no CUDA device: the GPU part was not run, its section of benchmarks/results.md is left as it is")
             return
-        found = gpu_part(root, jobs, keep=args.keep)
+        found = gpu_part(root, jobs, keep=args.keep, presets=presets, sizes=sizes, workers=args.workers)
         saved = root / "gpu.json"  # jobs run in separate commands add up to one section
-        earlier = json.loads(saved.read_text()) if saved.exists() else {}
-        if "reused" in found["built"] and "built" in earlier:
-            found["built"] = earlier["built"]  # the build time of the run that made the replica
-        found = earlier | found
+        found = merged(json.loads(saved.read_text()) if saved.exists() else {}, found)
         saved.write_text(json.dumps(found, indent=1, default=str))
         lines = gpu_section(found)
         sections.write("real_scale_gpu", lines)

@@ -131,6 +131,15 @@ def t4(options: dict) -> dict:
             except kl.GPUOutOfMemory as error:
                 row |= {"outcome": "out of memory", "message": str(error)}
             rows.append(row)
+        if options.get("batch_side"):  # a notebook's 4-picture row: how many at once the kit decodes under the cap
+            side = options["batch_side"]
+            s = kl.TextToImage(prompt=PROMPT, prior_steps=options.get("prior_steps", 25), steps=options.get("steps", 10), height=side, width=side, num_images=4)
+            start = time.perf_counter()
+            try:
+                made = kl.text_to_image(kit, s)
+                rows.append({"preset": preset, "batch_side": side, "outcome": "ran", "batch_size": made.batch_size, "s": time.perf_counter() - start})
+            except (ValueError, kl.GPUOutOfMemory) as error:
+                rows.append({"preset": preset, "batch_side": side, "outcome": type(error).__name__, "message": str(error)})
         del kit
         gc.collect()
         if cuda:

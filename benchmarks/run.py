@@ -77,7 +77,7 @@ def time_ratio(kit: kl.Kit, settings: kl.TextToImage = SETTINGS, repeats: int = 
             times[name].append(timed(kit, lambda: fn(kit, settings)))
     kit_s, raw_s = statistics.median(times["kit"]), statistics.median(times["raw"])
     same = [im.tobytes() for im in through_kit(kit, settings)] == [im.tobytes() for im in raw_diffusers(kit, settings)]
-    return {"kit_s": kit_s, "raw_s": raw_s, "ratio": kit_s / raw_s, "same_pixels": same}
+    return {"kit_s": kit_s, "raw_s": raw_s, "ratio": kit_s / raw_s, "same_pixels": same, "kit_all": times["kit"], "raw_all": times["raw"]}
 
 
 def memory_ratio(folder: Path) -> dict:

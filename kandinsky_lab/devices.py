@@ -3,10 +3,13 @@
     device: CUDA if present, else Apple MPS, else CPU.
     dtype:  float16 on CUDA and MPS (half the memory, what the real model is shipped for), float32 on CPU.
     offload (GPU only):
-        None          - every module on the GPU: fastest, needs the most memory.
-        "model"       - accelerate's model CPU offload: a module moves to the GPU only while it runs.
-                        Fits a 16 GB Colab T4 with room for 768x768 images.
-        "sequential"  - accelerate's sequential offload: layer by layer. Needs the least memory, is slowest.
+        None          - every module on the GPU: fastest, needs the most memory (the real model: 10.6 GiB
+                        peak at 768x768, 11.7 at 1024x1024; fits a 16 GB Colab T4).
+        "model"       - accelerate's model CPU offload: a module moves to the GPU only while it runs
+                        (5.4 GiB peak at any size, about twice the time).
+        "sequential"  - accelerate's sequential offload: layer by layer. Needs the least memory (3.4 GiB),
+                        is slowest (about 11x the time).
+    (Measured on the real-scale replica: benchmarks/results.md, "Real scale (GPU)".)
 """
 
 import torch

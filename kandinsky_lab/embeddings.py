@@ -90,7 +90,7 @@ def image_embedding(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
     key = ("image", digest, image.size, image.mode, kit.dtype)
     found = kit.recall(key)
     if found is None:
-        pixels = clip_input(kit, image).to(device=kit.prior._execution_device, dtype=kit.prior.image_encoder.dtype)
+        pixels = clip_input(kit, image).to(device=kit.execution_device, dtype=kit.prior.image_encoder.dtype)
         found = kit.prior.image_encoder(pixels)["image_embeds"]
         kit.remember(key, found)
     return found
@@ -104,7 +104,7 @@ def clip_input(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
 @torch.no_grad()
 def zero_embedding(kit: Kit, rows: int) -> torch.Tensor:
     """The embedding of an all-black image: Kandinsky's 'no condition' for classifier-free guidance."""
-    return kit.prior.get_zero_embed(rows, device=kit.prior._execution_device)
+    return kit.prior.get_zero_embed(rows, device=kit.execution_device)
 
 
 def clip_view(kit: Kit, image: PIL.Image.Image) -> PIL.Image.Image:

@@ -32,7 +32,7 @@ class FeaturesUnavailable(RuntimeError):
 @torch.no_grad()
 def image_features(kit: Kit, images: list[PIL.Image.Image], batch: int = 32) -> torch.Tensor:
     """(N, D) CLIP image embeddings, float64 on the CPU."""
-    encoder, device = kit.prior.image_encoder, kit.prior._execution_device
+    encoder, device = kit.prior.image_encoder, kit.execution_device
     out = []
     for start in range(0, len(images), batch):
         pixels = torch.cat([clip_input(kit, im) for im in images[start : start + batch]])
@@ -45,7 +45,7 @@ def text_features(kit: Kit, texts: list[str]) -> torch.Tensor:
     """(N, D) CLIP text embeddings, tokenised as the prior pipeline does, float64 on the CPU."""
     tokenizer, encoder = kit.prior.tokenizer, kit.prior.text_encoder
     ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
-    return encoder(ids.to(kit.prior._execution_device))["text_embeds"].double().cpu()
+    return encoder(ids.to(kit.execution_device))["text_embeds"].double().cpu()
 
 
 def clip_score(kit: Kit, images: list[PIL.Image.Image], prompts: list[str]) -> torch.Tensor:

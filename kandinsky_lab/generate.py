@@ -10,7 +10,8 @@ Each one runs the same two stages:
     >>> result = kl.text_to_image(kit, kl.TextToImage(prompt="a red circle", steps=10))
     >>> result.images[0]
 
-Images are made in batches of `batch_size` (default: all at once). Stopping (a `StopSignal`, see
+Images are made in batches of `batch_size` (default: all at once; on CUDA as many at once as the
+GPU's free memory is predicted to hold, with a note when that splits the batch). Stopping (a `StopSignal`, see
 steps.py) ends the run after the current step and keeps the batches already finished. With
 `save_to=folder` each image is written there (PNG with its settings, never overwriting) the moment
 its batch is done, so nothing is lost if a later batch fails. On CUDA a size predicted not to fit
@@ -126,12 +127,15 @@ def interpolate(
 
 def announce(kit: Kit, settings: Sampling) -> list[str]:
     """knowledge.py's notes on what the model will not understand, printed before the run (each once per Kit)."""
-    found = knowledge.notes(kit, settings)
-    for line in found:
-        if line not in kit.said:
-            kit.said.add(line)
-            print(line)
-    return found
+    return [_say(kit, line) for line in knowledge.notes(kit, settings)]
+
+
+def _say(kit: Kit, line: str) -> str:
+    """Print `line` unless this Kit has said it already; return it (for Result.notes)."""
+    if line not in kit.said:
+        kit.said.add(line)
+        print(line)
+    return line
 
 
 def interpolation_embeddings(kit: Kit, settings: Interpolation, on_step=None, stop=None) -> Embeddings:
@@ -165,7 +169,8 @@ def planned_size(kit: Kit, settings: Sampling, batch_size: int | None = None) ->
         height, width = fit_size(settings.image, kit.size_multiple)
         settings = dataclasses.replace(settings, height=settings.height or height, width=settings.width or width)
     settings = _with_size(kit, settings)
-    memory.check_fits(kit, settings.height, settings.width, min(batch_size or settings.num_images, settings.num_images))
+    batch = batch_size or memory.fitting_batch(kit, settings.height, settings.width, settings.num_images)
+    memory.check_fits(kit, settings.height, settings.width, min(batch, settings.num_images))
     return settings.height, settings.width
 
 
@@ -181,7 +186,11 @@ def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to
     """Embeddings, then the decoder batch by batch; a stop keeps the finished batches."""
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a whole number >= 1 or None, got {batch_size!r}")
-    batch_size = min(batch_size or settings.num_images, settings.num_images)
+    if batch_size is None:  # as many at a time as the GPU's free memory holds (all of them off CUDA)
+        batch_size = memory.fitting_batch(kit, settings.height, settings.width, settings.num_images)
+        if batch_size < settings.num_images:
+            notes = [*notes, _say(kit, f"{settings.num_images} images in batches of {batch_size}: all at once would not fit in the GPU's free memory")]
+    batch_size = min(batch_size, settings.num_images)
     memory.check_fits(kit, settings.height, settings.width, batch_size)
     result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), kit.source, batch_size, notes=list(notes))
     with kit.lock:

@@ -80,9 +80,9 @@ def final_picture(kit: Kit, record: list[DenoisingStep]) -> PIL.Image.Image:
 
 
 def similarity(embeddings: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity of every pair of (N, D) embeddings: an (N, N) matrix."""
+    """Cosine similarity of every pair of (N, D) embeddings: an (N, N) matrix on the CPU (for plots and prints)."""
     unit = F.normalize(embeddings.float(), dim=-1)
-    return unit @ unit.T
+    return (unit @ unit.T).cpu()
 
 
 @torch.no_grad()

@@ -52,6 +52,7 @@ class Kit:
     lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False)
     timing: dict | None = field(init=False, default=None, repr=False)  # knowledge.py's calibration
     said: set = field(init=False, default_factory=set, repr=False)  # notes already printed or shown
+    _execution: torch.device | None = field(init=False, default=None, repr=False)  # see execution_device
 
     def __post_init__(self):
         # Built from the decoder's own module objects: no second copy of any weight.
@@ -69,8 +70,13 @@ class Kit:
 
     @property
     def execution_device(self) -> torch.device:
-        """Where tensors go for the next call (the GPU even while offloaded modules wait on the CPU)."""
-        return self.decoder._execution_device
+        """Where tensors go for the next call (the GPU even while offloaded modules wait on the CPU).
+
+        Asked of diffusers once: its answer walks every module (tens of milliseconds at real scale, which
+        the real-scale GPU benchmark found as the kit's overhead over raw diffusers when asked per call)."""
+        if self._execution is None:
+            self._execution = self.decoder._execution_device
+        return self._execution
 
     @contextmanager
     def sampler(self, name: str):

@@ -128,6 +128,16 @@ def room(kit) -> tuple[dict[str, Line], float, str] | None:
     return kit.memory_lines, usable_bytes(device), f"{torch.cuda.get_device_name(device)} ({device})"
 
 
+def fitting_batch(kit, height: int, width: int, images: int) -> int:
+    """How many of `images` pictures to decode at once: all of them off CUDA or when they fit, else the
+    most that are predicted to fit (at least 1: `check_fits` then says why not even one does)."""
+    found = room(kit)
+    if found is None:
+        return images
+    lines, usable, _ = found
+    return max((b for b in range(1, images + 1) if needed_bytes(lines, height, width, b) <= usable), default=1)
+
+
 def check_fits(kit, height: int, width: int, batch: int) -> None:
     """Raise ValueError when the run is predicted not to fit in the GPU's memory; no check off CUDA."""
     found = room(kit)

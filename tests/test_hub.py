@@ -182,8 +182,29 @@ def test_real_scale_gpu_jobs_run_on_the_cpu_with_nano_under_the_official_ids(tmp
     found = real_scale.gpu_part(tmp_path, ["table", "t4", "levers", "samplers"], device="cpu", exercise=True)
     assert [(r["preset"], r["height"], r["width"]) for r in found["table"]["rows"]] == [(None, 64, 64), (None, 32, 64)]
     assert found["table"]["kit_vs_raw"]["ratio"] > 0
-    assert [r["outcome"] for r in found["t4"]["rows"]] == ["ran"]
+    assert [(r["outcome"], r.get("side"), r.get("batch_size")) for r in found["t4"]["rows"]] == [("ran", 64, None), ("ran", None, 4)]
     assert found["levers"]["plain_s"] > 0 and found["levers"]["channels_last_s"] > 0
     text = "\n".join(real_scale.gpu_section(found))
     assert "| None | 64 × 64 |" in text and "Kit vs raw diffusers at 64×32" in text and "| None | 64² | ran |" in text
     assert [r["sampler"] for r in found["samplers"]["rows"]] == list(kl.settings.SAMPLERS) and "| DPM++ 2M | " in text
+    assert "Four pictures at 64² with the batch size left to the kit (a notebook's row of four): None: batches of 4" in text
+
+
+def test_real_scale_gpu_parts_run_in_separate_commands_add_up_to_one_section():
+    """A lent GPU gives 10 minutes a command: the table's presets and sizes, run apart, merge into root/gpu.json."""
+    from benchmarks import real_scale
+
+    row = lambda preset, h, w: {"preset": preset, "height": h, "width": w, "s": 1.0, "peak_gib": 1.0}  # noqa: E731
+    first = {"built": {"total_s": 60.0}, "device": "GPU", "torch": "2", "table": {"rows": [row("model", 512, 512), row(None, 768, 768)], "kit_vs_raw": {"ratio": 1.0}}}
+    later = {"built": {"reused": "/tmp/rs/gpu"}, "device": "GPU", "torch": "2", "table": {"rows": [row("sequential", 768, 768), row(None, 768, 768)], "kit_vs_raw": None}, "t4": {"rows": []}}
+    merged = real_scale.merged(first, later)
+    assert merged["built"] == {"total_s": 60.0} and merged["table"]["kit_vs_raw"] == {"ratio": 1.0} and "t4" in merged
+    assert [(r["preset"], r["height"]) for r in merged["table"]["rows"]] == [(None, 768), ("model", 512), ("sequential", 768)]
+
+
+def test_a_failed_notebook_is_reported_with_its_error():
+    from benchmarks import real_scale
+
+    tail = "\x1b[31mValueError\x1b[39m: height=768 | too big\n=== short test summary info ===\nFAILED 00.ipynb::Cell 5\n"
+    assert real_scale.failure(tail) == "ValueError: height=768 / too big"
+    assert real_scale.failure("1 failed") == "see gpu.json"

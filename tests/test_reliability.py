@@ -5,6 +5,7 @@ still generates. docs/reliability.md is generated from these lists:
 `python -m tests.test_reliability > docs/reliability.md` (a test checks that it is current).
 """
 
+import dataclasses
 import http.server
 import io
 import math
@@ -303,8 +304,24 @@ def test_size_too_large_for_the_gpu_is_refused_before_the_prior(fresh_kit, monke
     assert "which has 3.0 GiB free: use height and width up to 508 (e.g. 508 x 508), or load with offload=\"model\"" in message
     assert fresh_kit.prior_runs == 0  # refused before any work
     with pytest.raises(ValueError, match=r"\(2 image\(s\) per batch\).*up to 360 .*or batch_size=1 or load"):
-        kl.text_to_image(fresh_kit, T(prompt="a red circle", height=496, width=496, num_images=2, **FAST))
+        kl.text_to_image(fresh_kit, T(prompt="a red circle", height=496, width=496, num_images=2, **FAST), batch_size=2)
     assert len(kl.text_to_image(fresh_kit, T(prompt="a red circle", height=64, width=64, **FAST)).images) == 1
+
+
+def test_a_batch_too_large_for_the_gpu_is_split_into_batches_that_fit(fresh_kit, monkeypatch, capsys):
+    """On a T4 the notebooks' 4-picture rows at 768² fit one or two at a time (the real-scale GPU run found it):
+    with batch_size left to the kit they run in smaller batches, with a note; an asked-for batch is refused."""
+    monkeypatch.setattr(memory, "room", lambda kit: (LINES, 3 * GIB, "Tesla T4 (cuda:0)"))
+    s = T(prompt="a red circle", height=496, width=496, num_images=3, **FAST)  # 1 fits (2.9 GiB of 3), 2 do not (5.6 GiB)
+    assert memory.fitting_batch(fresh_kit, 496, 496, 3) == 1 and memory.fitting_batch(fresh_kit, 320, 320, 3) == 2
+    assert kl.planned_size(fresh_kit, s) == (496, 496)  # the panels' check: runnable
+    result = kl.text_to_image(fresh_kit, s)
+    assert len(result.images) == 3 and result.batch_size == 1
+    assert "3 images in batches of 1: all at once would not fit in the GPU's free memory" in result.notes
+    assert "3 images in batches of 1" in capsys.readouterr().out
+    assert kl.text_to_image(fresh_kit, dataclasses.replace(s, height=64, width=64)).batch_size == 3  # all fit: one batch
+    with pytest.raises(ValueError, match=r"\(3 image\(s\) per batch\)"):
+        kl.planned_size(fresh_kit, s, batch_size=3)
 
 
 def test_panel_says_at_once_when_a_size_will_not_fit_the_gpu(kit, monkeypatch):
