@@ -21,11 +21,20 @@ GPU section is left as it is. `--exercise` runs the GPU jobs on the CPU with nan
 official ids (small sizes, few steps): every line of the GPU script runs, no figure is written.
 
 On a GPU lent for ~15 minutes (10 a command), run the jobs in parts on the same warm machine; the
-replica is built once and the section collects every part (root/gpu.json):
+replica is built once (about a minute on an H100) and the section collects every part (root/gpu.json).
+Each part is its own process, so one that fails or runs out of time loses only its own figures:
 
-    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs table,t4
-    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs samplers,levers
-    python -m benchmarks.real_scale --part gpu --root /tmp/rs --jobs notebooks
+    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs table --presets none,model
+    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs t4
+    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs notebooks --workers 4
+    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs samplers
+    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs table --presets sequential --sizes 768x768
+    python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs levers
+
+On the H100 of 2026-11-27 these took 1:50 (with the build), 1:30, 1:50, 1:10, 1:25 and 2:30. The lent
+machine's Python had torch, transformers, huggingface_hub and accelerate but not diffusers, nbclient,
+nbval, ipykernel or ipywidgets: carry those as wheels for its Python (3.12) and put them first on
+PYTHONPATH, with the repository root (the notebooks' kernels import kandinsky_lab from there).
 """
 
 import argparse

@@ -8,20 +8,26 @@
 One loaded `Kit` serves text→image, image→image and interpolation with a single copy of the weights.
 """
 
+from . import devices
 from .devices import OFFLOAD_PRESETS
 from .embeddings import Embeddings, clip_input, clip_view, image_embedding, prompt_embeddings, zero_embedding
-from .generate import GPUOutOfMemory, Result, image_to_image, interpolate, interpolation_embeddings, planned_size, run, text_to_image
+from .errors import CallbackError, FileFormatError, GPUOutOfMemory, ImageError, KitError, SaveError, SettingsError, SourceError, WrongType
+from .generate import Result, image_to_image, interpolate, interpolation_embeddings, planned_size, run, text_to_image
 from .grids import image_grid, image_row
+from .inside import denoising_steps, denoising_strip, final_picture, latent_channels, similarity
 from .kit import Kit
-from .loading import HUB_MODEL, SourceError, default_source, load
+from .loading import HUB_MODEL, default_source, load
 from .metadata import load_settings, read_record, regenerate, save_image
 from .mixing import mix
+from .samples import sample, sample_names, samples
 from .settings import ImageToImage, Interpolation, Sampling, TextToImage
 from .sizes import check_size, fit_size
 from .steps import Interrupted, Previews, ProgressBar, StepEvent, StopSignal, decoded_preview, latents_preview
-from .inside import denoising_steps, denoising_strip, final_picture, latent_channels, similarity
-from .samples import sample, sample_names, samples
 from .sweeps import Sweep, sweep, triangle, triangle_weights
 from .tour import architecture, shapes
 
 __version__ = "0.1.0"
+
+# The public API: what notebooks use, and what tests/test_reliability.py walks with bad input (every
+# refusal a KitError).
+__all__ = [name for name, value in list(globals().items()) if not name.startswith("_") and not isinstance(value, type(devices))]

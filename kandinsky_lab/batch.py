@@ -22,10 +22,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .errors import FileFormatError, SettingsError
 from .generate import text_to_image
 from .kit import Kit
 from .metadata import save_image_as, settings_to_dict, slug
-from .settings import TextToImage
+from .settings import TextToImage, check_text
 
 # a row may set any text→image setting, and "images" (pictures for this row); seeds come from `plan`
 ROW_FIELDS = ({f.name for f in dataclasses.fields(TextToImage)} - {"num_images", "decoder_seed"}) | {"images"}
@@ -45,39 +46,72 @@ class Item:
 
 
 def read_prompts(path: str | os.PathLike) -> list[dict]:
-    """Rows of {"prompt": …, other settings…} from .txt (a prompt per line, # comments), .csv or .jsonl."""
+    """Rows of {"prompt": …, other settings…} from .txt (a prompt per line, # comments), .csv or .jsonl (UTF-8).
+
+    Each problem is refused naming the file and its line (.txt, .jsonl) or row (.csv); a number that is
+    not whole where a whole one is needed (steps 2.7) is refused, never truncated."""
     path = Path(path)
+    if path.suffix not in (".txt", ".csv", ".jsonl"):
+        raise SettingsError(f"prompts must be a .txt, .csv or .jsonl file, got {path.name}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileFormatError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise FileFormatError(f"{path} is a folder, not a file of prompts") from None
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise FileFormatError(f"{path.name} line {line} is not UTF-8 text: save the file as UTF-8") from None
     if path.suffix == ".txt":
-        lines = [line.strip() for line in path.read_text().splitlines()]
-        rows = [{"prompt": line} for line in lines if line and not line.startswith("#")]
+        rows = [(n, {"prompt": line.strip()}) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.strip().startswith("#")]
     elif path.suffix == ".csv":
-        with path.open(newline="") as handle:
-            rows = [{k: v for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(handle)]
-    elif path.suffix == ".jsonl":
+        try:
+            reader = csv.DictReader(text.splitlines())
+            rows = [(n + 1, {k: v for k, v in row.items() if v not in (None, "")}) for n, row in enumerate(reader, 1)]
+        except csv.Error as error:
+            raise FileFormatError(f"{path.name} is not valid CSV: {error}") from None
+        for number, row in rows:
+            if None in row:
+                raise FileFormatError(f"{path.name} line {number} has more values than the header has columns")
+    else:
         rows = []
-        for number, line in enumerate(path.read_text().splitlines(), 1):
+        for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    rows.append((number, json.loads(line)))
                 except json.JSONDecodeError as error:
-                    raise ValueError(f"{path.name} line {number} is not JSON: {error}") from None
-    else:
-        raise ValueError(f"prompts must be a .txt, .csv or .jsonl file, got {path.name}")
-    for number, row in enumerate(rows, 1):
+                    raise FileFormatError(f"{path.name} line {number} is not JSON: {error}") from None
+    for number, row in rows:
+        where = f"{path.name} line {number}"
+        if not isinstance(row, dict):
+            raise FileFormatError(f"{where}: a row must be a JSON object with a 'prompt', got {type(row).__name__}")
         unknown = sorted(set(row) - set(ROW_FIELDS))
         if unknown:
-            raise ValueError(f"{path.name} row {number}: unknown column(s) {unknown}; allowed: {sorted(ROW_FIELDS)}")
+            raise FileFormatError(f"{where}: unknown column(s) {unknown}; allowed: {sorted(ROW_FIELDS)}")
         if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-            raise ValueError(f"{path.name} row {number}: a non-empty prompt is required")
+            raise FileFormatError(f"{where}: a non-empty prompt is required")
         for key, kind in NUMBERS.items():
             if key in row:
-                try:
-                    row[key] = kind(row[key])
-                except (TypeError, ValueError):
-                    raise ValueError(f"{path.name} row {number}: {key} must be a {kind.__name__}, got {row[key]!r}") from None
+                row[key] = _number(row[key], kind, f"{where}: {key}")
     if not rows:
-        raise ValueError(f"{path.name} holds no prompts")
-    return rows
+        raise FileFormatError(f"{path.name} holds no prompts")
+    return [row for _, row in rows]
+
+
+def _number(value, kind: type, name: str):
+    """A CSV text or JSON number as `kind`; a whole number only when it is one (2.0 yes, 2.7 and True no)."""
+    if isinstance(value, str):
+        try:
+            value = float(value) if kind is float or not value.strip().lstrip("+-").isdigit() else int(value)
+        except ValueError:
+            raise FileFormatError(f"{name} must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FileFormatError(f"{name} must be a {'whole ' if kind is int else ''}number, got {value!r}")
+    if kind is int:
+        if value != int(value):
+            raise FileFormatError(f"{name} must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)
 
 
 def item_seed(seed: int, row: int, index: int) -> int:
@@ -88,14 +122,23 @@ def item_seed(seed: int, row: int, index: int) -> int:
 
 def plan(rows: list[dict], images_per_prompt: int = 1, seed: int = 0, **defaults) -> list[Item]:
     """Every (row, index) item with its full settings: row values over `defaults` over the kit's."""
-    if images_per_prompt < 1:
-        raise ValueError(f"images_per_prompt must be at least 1, got {images_per_prompt}")
+    if not isinstance(images_per_prompt, int) or isinstance(images_per_prompt, bool) or not 1 <= images_per_prompt <= 10_000:
+        raise SettingsError(f"images_per_prompt must be a whole number from 1 to 10000, got {images_per_prompt!r}")
     items = []
     for r, row in enumerate(rows):
         values = defaults | {k: v for k, v in row.items() if k != "images"}
         base = values.pop("seed", seed)
-        for i in range(row.get("images", images_per_prompt)):
-            items.append(Item(r, i, TextToImage(**values, seed=item_seed(base, r, i))))
+        count = row.get("images", images_per_prompt)
+        if not 1 <= count <= 10_000:
+            raise SettingsError(f"row {r + 1}: images must be from 1 to 10000, got {count}")
+        for i in range(count):
+            settings = TextToImage(**values, seed=item_seed(base, r, i))
+            if i == 0:
+                try:  # every row's settings checked before the model loads, not when its turn comes
+                    check_text(settings)
+                except SettingsError as error:
+                    raise type(error)(f"row {r + 1}: {error}") from None
+            items.append(Item(r, i, settings))
     return items
 
 

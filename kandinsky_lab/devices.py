@@ -14,6 +14,8 @@
 
 import torch
 
+from .errors import SettingsError, wrong_type
+
 OFFLOAD_PRESETS = (None, "model", "sequential")
 
 
@@ -31,14 +33,29 @@ def default_dtype(device: torch.device) -> torch.dtype:
 
 def resolve(device: str | torch.device | None, dtype: torch.dtype | None, offload: str | None):
     """Check the three choices together and fill in defaults; returns (device, dtype, offload)."""
-    device = default_device() if device is None else torch.device(device)
+    if device is not None and not isinstance(device, (str, torch.device)):
+        raise wrong_type("device", 'a text such as "cuda", "mps" or "cpu", a torch.device or None', device)
+    try:
+        device = default_device() if device is None else torch.device(device)
+    except RuntimeError as error:  # torch's message lists every device type it knows
+        raise SettingsError(f'device {device!r} is not a device torch knows: use "cuda", "mps", "cpu" or None ({str(error)[:80]})') from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SettingsError(f"device={str(device)!r} but torch sees no CUDA GPU (torch {torch.__version__}); use device=None or \"cpu\"")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise SettingsError('device="mps" but this machine has no Apple GPU available to torch; use device=None or "cpu"')
+    if device.type not in ("cuda", "mps", "cpu"):
+        raise SettingsError(f'device type {device.type!r} is not supported: use "cuda", "mps", "cpu" or None')
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise wrong_type("dtype", "torch.float32, torch.float16 or torch.bfloat16", dtype)
     dtype = default_dtype(device) if dtype is None else dtype
-    if offload not in OFFLOAD_PRESETS:
-        raise ValueError(f"offload must be one of {OFFLOAD_PRESETS}, got {offload!r}")
+    if not isinstance(offload, (str, type(None))) or offload not in OFFLOAD_PRESETS:
+        raise SettingsError(f"offload must be one of {OFFLOAD_PRESETS}, got {offload!r}")
     if offload is not None and device.type == "cpu":
-        raise ValueError(f"offload={offload!r} moves modules between CPU and an accelerator; on the CPU use offload=None")
+        raise SettingsError(f"offload={offload!r} moves modules between CPU and an accelerator; on the CPU use offload=None")
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
-        raise ValueError(f"dtype must be torch.float32, torch.float16 or torch.bfloat16, got {dtype}")
+        raise SettingsError(f"dtype must be torch.float32, torch.float16 or torch.bfloat16, got {dtype}")
+    if dtype == torch.float16 and device.type == "cpu":  # diffusers: "cannot run with cpu device"
+        raise SettingsError("dtype=torch.float16 does not run on the CPU (PyTorch lacks CPU kernels for it): use torch.bfloat16 or torch.float32")
     return device, dtype, offload
 
 

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import PIL.Image
 import torch
 
-from .kit import Kit
+from .errors import SettingsError, expect_list, expect_whole, is_real, plain_number, wrong_type
+from .images import to_rgb
+from .kit import Kit, expect_kit
+from .settings import check_words
 from .steps import OnStep, StopSignal, pipeline_callback
 
 
@@ -47,6 +50,16 @@ def prompt_embeddings(
 
     An empty negative prompt gives the zero-image embedding as the negative, as diffusers does.
     """
+    expect_kit(kit)
+    check_words("prompt", prompt)
+    check_words("negative_prompt", negative_prompt)
+    steps = expect_whole(steps, "steps", 2, 1000)
+    guidance_scale = plain_number(guidance_scale)
+    if not is_real(guidance_scale):
+        raise wrong_type("guidance_scale", "a number", guidance_scale)
+    seeds = [expect_whole(s, f"seeds[{i}]", 0, 2**63 - 1) for i, s in enumerate(expect_list(seeds, "seeds"))]
+    if not seeds:
+        raise SettingsError("seeds must hold at least one seed")
     rows, negatives = [], []
     for k, seed in enumerate(seeds):
         key = ("prior", prompt, negative_prompt, steps, float(guidance_scale), seed, kit.dtype)
@@ -86,6 +99,8 @@ def truncation_notes(kit: Kit, texts: list[str]) -> list[str]:
 @torch.no_grad()
 def image_embedding(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
     """The CLIP image encoder's embedding of a picture, (1, D): resized and center-cropped as CLIP sees it."""
+    expect_kit(kit)
+    to_rgb(image, "image")  # refuses what is not a usable picture
     digest = hashlib.sha256(image.tobytes()).hexdigest()
     key = ("image", digest, image.size, image.mode, kit.dtype)
     found = kit.recall(key)
@@ -98,17 +113,21 @@ def image_embedding(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
 
 def clip_input(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
     """The normalised (1, 3, S, S) tensor the image encoder gets (S = 224 for the real model)."""
-    return kit.prior.image_processor(image.convert("RGB"), return_tensors="pt").pixel_values
+    expect_kit(kit)
+    return kit.prior.image_processor(to_rgb(image, "image")[0], return_tensors="pt").pixel_values
 
 
 @torch.no_grad()
 def zero_embedding(kit: Kit, rows: int) -> torch.Tensor:
     """The embedding of an all-black image: Kandinsky's 'no condition' for classifier-free guidance."""
+    expect_kit(kit)
+    rows = expect_whole(rows, "rows", 1, 4096)
     return kit.prior.get_zero_embed(rows, device=kit.execution_device)
 
 
 def clip_view(kit: Kit, image: PIL.Image.Image) -> PIL.Image.Image:
     """The picture the CLIP image encoder actually sees: resized, center-cropped (224 x 224 for 2.2), un-normalised."""
+    expect_kit(kit)
     pixels = clip_input(kit, image)[0].float()  # (3, S, S), normalised
     processor = kit.prior.image_processor
     mean = torch.tensor(processor.image_mean).view(3, 1, 1)

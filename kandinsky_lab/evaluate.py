@@ -19,6 +19,7 @@ import PIL.Image
 import torch
 
 from .embeddings import clip_input
+from .errors import SettingsError
 from .kit import Kit
 
 FEATURES = ("clip", "inception")
@@ -51,7 +52,7 @@ def text_features(kit: Kit, texts: list[str]) -> torch.Tensor:
 def clip_score(kit: Kit, images: list[PIL.Image.Image], prompts: list[str]) -> torch.Tensor:
     """Per pair: 100 × the cosine of image and text embeddings, floored at 0 (torchmetrics' definition)."""
     if len(images) != len(prompts):
-        raise ValueError(f"clip_score needs one prompt per image, got {len(images)} images and {len(prompts)} prompts")
+        raise SettingsError(f"clip_score needs one prompt per image, got {len(images)} images and {len(prompts)} prompts")
     cos = torch.nn.functional.cosine_similarity(image_features(kit, images), text_features(kit, prompts), dim=-1)
     return 100 * cos.clamp(min=0)
 
@@ -59,17 +60,17 @@ def clip_score(kit: Kit, images: list[PIL.Image.Image], prompts: list[str]) -> t
 def features(kit: Kit | None, images: list[PIL.Image.Image], kind: str = "clip") -> torch.Tensor:
     if kind == "clip":
         if kit is None:
-            raise ValueError("CLIP features need a loaded model (kit)")
+            raise SettingsError("CLIP features need a loaded model (kit)")
         return image_features(kit, images)
     if kind == "inception":
         return _inception_features(images)
-    raise ValueError(f"unknown features {kind!r}: use one of {FEATURES}")
+    raise SettingsError(f"unknown features {kind!r}: use one of {FEATURES}")
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two (N, D) feature sets (N ≥ 2 each)."""
     if a.shape[0] < 2 or b.shape[0] < 2:
-        raise ValueError(f"each set needs at least 2 pictures, got {a.shape[0]} and {b.shape[0]}")
+        raise SettingsError(f"each set needs at least 2 pictures, got {a.shape[0]} and {b.shape[0]}")
     a, b = a.double(), b.double()
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
@@ -85,7 +86,7 @@ def load_images(folder: str | os.PathLike) -> list[PIL.Image.Image]:
     """Every PNG/JPEG under `folder` (sorted by path), as RGB."""
     paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg") and not p.name.startswith("."))
     if not paths:
-        raise ValueError(f"no .png or .jpg pictures under {folder}")
+        raise SettingsError(f"no .png or .jpg pictures under {folder}")
     return [PIL.Image.open(p).convert("RGB") for p in paths]
 
 

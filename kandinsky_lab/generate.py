@@ -21,11 +21,10 @@ size that needs less.
 """
 
 
-class GPUOutOfMemory(RuntimeError):
-    """The accelerator ran out of memory; the message says what to change. The Kit stays usable."""
-
 import dataclasses
 import gc
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +33,11 @@ import torch
 
 from . import knowledge, memory, mixing
 from .embeddings import Embeddings, image_embedding, prompt_embeddings, truncation_notes, zero_embedding
-from .kit import Kit
+from .errors import CallbackError, GPUOutOfMemory, SaveError, SettingsError, plain_number, wrong_type
+from .images import to_rgb
+from .kit import Kit, expect_kit
 from .settings import (
+    TASK_FUNCTIONS,
     ImageToImage,
     Interpolation,
     Sampling,
@@ -43,6 +45,8 @@ from .settings import (
     check_image_to_image,
     check_interpolation,
     check_text,
+    expect_task,
+    task_class,
 )
 from .sizes import check_size, fit_size, nearest_sizes, resize_to
 from .steps import Interrupted, OnStep, StopSignal, pipeline_callback
@@ -78,6 +82,8 @@ def text_to_image(
     save_to: str | Path | None = None,
 ) -> Result:
     """Prompt -> prior -> decoder -> pictures."""
+    expect_kit(kit)
+    expect_task(settings, TextToImage)
     check_text(settings)
     settings = _with_size(kit, settings)
     notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
@@ -97,11 +103,14 @@ def image_to_image(
 
     With height/width None the image's own size is used, moved to the nearest valid size.
     """
+    expect_kit(kit)
+    expect_task(settings, ImageToImage)
     check_image_to_image(settings)
+    rgb, converted = to_rgb(settings.image, "image")  # settings keep the image as given: metadata records that one
     height, width = planned_size(kit, settings)
     settings = dataclasses.replace(settings, height=height, width=width)
-    init, note = resize_to(settings.image, height, width)
-    notes = announce(kit, settings) + ([note] if note else []) + truncation_notes(kit, knowledge.prompt_texts(settings))
+    init, resized = resize_to(rgb, height, width)
+    notes = announce(kit, settings) + [n for n in (converted, resized) if n] + truncation_notes(kit, knowledge.prompt_texts(settings))
     return _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, init, notes=notes)
 
 
@@ -119,7 +128,12 @@ def interpolate(
     Each prompt goes through the prior with the image's own prior seed, so changing a weight never
     changes what a prompt contributes; images go through the CLIP image encoder.
     """
+    expect_kit(kit)
+    expect_task(settings, Interpolation)
     check_interpolation(settings)
+    for i, item in enumerate(settings.items):
+        if isinstance(item, PIL.Image.Image):
+            to_rgb(item, f"items[{i}]")  # refuses an empty picture before any work (image_embedding converts)
     settings = _with_size(kit, settings)
     notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
     return _run(kit, settings, lambda: interpolation_embeddings(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, notes=notes)
@@ -140,6 +154,9 @@ def _say(kit: Kit, line: str) -> str:
 
 def interpolation_embeddings(kit: Kit, settings: Interpolation, on_step=None, stop=None) -> Embeddings:
     """The mixed embeddings of `settings.items` (one row per image), and the negative to guide against."""
+    expect_kit(kit)
+    expect_task(settings, Interpolation)
+    check_interpolation(settings)
     seeds = settings.prior_seeds()
     parts = []
     for item in settings.items:
@@ -165,6 +182,8 @@ def _prompt_embeds(kit: Kit, s: TextToImage, on_step, stop) -> Embeddings:
 def planned_size(kit: Kit, settings: Sampling, batch_size: int | None = None) -> tuple[int, int]:
     """The (height, width) a task will render for `settings`, or ValueError saying why it cannot
     (the size rule, or on CUDA a size that will not fit in the GPU's free memory)."""
+    expect_kit(kit)
+    task_class(settings)
     if isinstance(settings, ImageToImage) and settings.image is not None and (settings.height is None or settings.width is None):
         height, width = fit_size(settings.image, kit.size_multiple)
         settings = dataclasses.replace(settings, height=settings.height or height, width=settings.width or width)
@@ -184,8 +203,17 @@ def _with_size(kit: Kit, settings):
 
 def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to, init_image=None, notes=()) -> Result:
     """Embeddings, then the decoder batch by batch; a stop keeps the finished batches."""
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a whole number >= 1 or None, got {batch_size!r}")
+    batch_size = plain_number(batch_size)
+    if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)):
+        raise wrong_type("batch_size", "a whole number >= 1 or None", batch_size)
+    if batch_size is not None and batch_size < 1:
+        raise SettingsError(f"batch_size must be a whole number >= 1 or None, got {batch_size!r}")
+    if on_step is not None and not callable(on_step):
+        raise wrong_type("on_step", "a function taking a kl.StepEvent (or None)", on_step)
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise wrong_type("stop", "a kl.StopSignal (or None)", stop)
+    if save_to is not None:
+        _check_save_to(save_to, settings)
     if batch_size is None:  # as many at a time as the GPU's free memory holds (all of them off CUDA)
         batch_size = memory.fitting_batch(kit, settings.height, settings.width, settings.num_images)
         if batch_size < settings.num_images:
@@ -203,9 +231,34 @@ def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to
             result.interrupted = str(stopped)
         except torch.cuda.OutOfMemoryError:
             out_of_memory = True  # raised below: the error's traceback still holds the failed step's tensors
+        except CallbackError as error:  # on_step raised: the run stopped; hand over what is finished
+            error.result = result
+            raise
         if out_of_memory:
             raise GPUOutOfMemory(_out_of_memory_advice(kit, result, stage))
     return result
+
+
+def _check_save_to(save_to, settings: Sampling) -> None:
+    """Before any work: `save_to` is a folder that exists or can be made and written, and the settings
+    serialise into the PNG metadata. A picture is never made only to be lost at the saving step."""
+    from .metadata import settings_to_dict  # metadata.py imports this module
+
+    if not isinstance(save_to, (str, os.PathLike)):
+        raise wrong_type("save_to", "a folder path (text or pathlib.Path) or None", save_to)
+    folder = Path(save_to)
+    if folder.exists() and not folder.is_dir():
+        raise SettingsError(f"save_to {str(folder)!r} is a file, not a folder: choose a folder for the pictures")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SettingsError(f"save_to {str(folder)!r} cannot be created: {error.strerror or error}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SettingsError(f"save_to {str(folder)!r} is not writable: choose another folder")
+    try:
+        json.dumps(settings_to_dict(settings))
+    except (TypeError, ValueError) as error:
+        raise SettingsError(f"these settings cannot be written into the PNG metadata: {error}") from None
 
 
 def _out_of_memory_advice(kit: Kit, result: Result, stage: str) -> str:
@@ -261,12 +314,16 @@ def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=Non
                 from .metadata import save_image  # metadata.py imports this module
 
                 new = range(len(result.images) - len(images), len(result.images))
-                result.paths += [save_image(result, i, save_to) for i in new]
+                try:
+                    result.paths += [save_image(result, i, save_to) for i in new]
+                except OSError as error:  # a full disk, a folder removed meanwhile: keep the pictures
+                    raise SaveError(
+                        f"could not save to {save_to}: {error}; the {len(result.images)} finished picture(s) are in this error's .result",
+                        result,
+                    ) from error
 
 
 def run(kit: Kit, settings: Sampling, **options) -> Result:
     """The task that `settings` describes: text_to_image, image_to_image or interpolate."""
-    for cls, task in ((ImageToImage, image_to_image), (TextToImage, text_to_image), (Interpolation, interpolate)):
-        if isinstance(settings, cls):
-            return task(kit, settings, **options)
-    raise TypeError(f"settings must be TextToImage, ImageToImage or Interpolation, got {type(settings).__name__}")
+    tasks = {"image_to_image": image_to_image, "text_to_image": text_to_image, "interpolate": interpolate}
+    return tasks[TASK_FUNCTIONS[task_class(settings)]](kit, settings, **options)

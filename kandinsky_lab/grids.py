@@ -11,6 +11,8 @@ fitted into the first cell's size, keeping their aspect ratio; small cells are e
 import PIL.Image
 from PIL import ImageDraw, ImageFont
 
+from .errors import SettingsError, expect_list, wrong_type
+
 BACKGROUND = "white"
 EMPTY = (200, 200, 200)
 INK = "black"
@@ -50,12 +52,19 @@ def image_grid(
 
     Cells smaller than `min_cell` pixels are enlarged (nearest neighbour, so pixels stay visible).
     """
+    cells = [expect_list(row, f"cells[{r}]") for r, row in enumerate(expect_list(cells, "cells"))]
+    for r, row in enumerate(cells):
+        for c, im in enumerate(row):
+            if im is not None and not isinstance(im, PIL.Image.Image):
+                raise wrong_type(f"cells[{r}][{c}]", "a PIL image or None", im)
+    row_labels = None if row_labels is None else [str(t) for t in expect_list(row_labels, "row_labels")]
+    col_labels = None if col_labels is None else [str(t) for t in expect_list(col_labels, "col_labels")]
     rows, cols = len(cells), max((len(r) for r in cells), default=0)
     if rows == 0 or cols == 0:
-        raise ValueError("image_grid needs at least one cell")
+        raise SettingsError("image_grid needs at least one cell")
     for name, labels, n in (("row_labels", row_labels, rows), ("col_labels", col_labels, cols)):
         if labels is not None and len(labels) != n:
-            raise ValueError(f"{name} has {len(labels)} labels for {n} {name[:3]}s")
+            raise SettingsError(f"{name} has {len(labels)} labels for {n} {name[:3]}s")
     first = next((im for r in cells for im in r if im is not None), None)
     cell_w, cell_h = first.size if first is not None else (min_cell, min_cell)
     zoom = max(1, -(-min_cell // max(1, min(cell_w, cell_h))))
@@ -102,4 +111,4 @@ def image_grid(
 
 def image_row(images: list[PIL.Image.Image], labels: list[str] | None = None, title: str | None = None) -> PIL.Image.Image:
     """A one-row grid, e.g. the images of one result with their seeds as labels."""
-    return image_grid([list(images)], col_labels=labels, title=title)
+    return image_grid([expect_list(images, "images")], col_labels=labels, title=title)

@@ -17,8 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from .embeddings import Embeddings
+from .errors import SettingsError, expect_list, expect_tensor, expect_whole, wrong_type
 from .grids import image_grid
-from .kit import Kit
+from .images import to_rgb
+from .kit import Kit, expect_kit
+from .sizes import MAX_SIDE, check_size
 from .steps import decoded_preview, latents_preview
 
 
@@ -35,6 +38,11 @@ def denoising_steps(
     kit: Kit, embeddings: Embeddings, height: int, width: int, steps: int = 25, guidance_scale: float = 4.0, seed: int = 0
 ) -> list[DenoisingStep]:
     """Run the decoder by hand for one image (the first row of `embeddings`), recording every step."""
+    expect_kit(kit)
+    if not isinstance(embeddings, Embeddings):
+        raise wrong_type("embeddings", "the Embeddings of kl.prompt_embeddings (or a Result's .embeddings)", embeddings)
+    check_size(expect_whole(height, "height", 1, MAX_SIDE), expect_whole(width, "width", 1, MAX_SIDE), kit.size_multiple)
+    steps, seed = expect_whole(steps, "steps", 1, 1000), expect_whole(seed, "seed", 0, 2**63 - 1)
     unet, scheduler, movq = kit.decoder.unet, kit.decoder.scheduler, kit.decoder.movq
     device, dtype = kit.execution_device, unet.dtype
     generator = torch.Generator("cpu").manual_seed(seed)
@@ -64,6 +72,8 @@ def denoising_steps(
 
 def denoising_strip(kit: Kit, record: list[DenoisingStep], every: int = 5) -> PIL.Image.Image:
     """A two-row grid: the noisy latents (top) and the predicted clean picture (bottom) every few steps."""
+    expect_kit(kit)
+    record, every = expect_record(record), expect_whole(every, "every", 1, 10_000)
     chosen = [s for s in record if s.step % every == 0 or s.step in (1, len(record))]
     noisy = [latents_preview(s.latents)[0] for s in chosen]
     clean = [decoded_preview(kit.decoder.movq, s.predicted)[0] for s in chosen]
@@ -76,11 +86,22 @@ def denoising_strip(kit: Kit, record: list[DenoisingStep], every: int = 5) -> PI
 
 
 def final_picture(kit: Kit, record: list[DenoisingStep]) -> PIL.Image.Image:
-    return decoded_preview(kit.decoder.movq, record[-1].latents)[0]
+    """The last recorded step's latents through MoVQ: the picture the decoder made."""
+    expect_kit(kit)
+    return decoded_preview(kit.decoder.movq, expect_record(record)[-1].latents)[0]
+
+
+def expect_record(record) -> list[DenoisingStep]:
+    """What `denoising_steps` returned: a non-empty list of DenoisingStep."""
+    record = expect_list(record, "record")
+    if not record or not all(isinstance(s, DenoisingStep) for s in record):
+        raise SettingsError("record must be the non-empty list that kl.denoising_steps returns")
+    return record
 
 
 def similarity(embeddings: torch.Tensor) -> torch.Tensor:
     """Cosine similarity of every pair of (N, D) embeddings: an (N, N) matrix on the CPU (for plots and prints)."""
+    expect_tensor(embeddings, "embeddings", (2,))
     unit = F.normalize(embeddings.float(), dim=-1)
     return (unit @ unit.T).cpu()
 
@@ -88,7 +109,8 @@ def similarity(embeddings: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def latent_channels(kit: Kit, image: PIL.Image.Image) -> PIL.Image.Image:
     """Encode a picture with MoVQ and show each latent channel as a grey picture, in one row."""
-    pixels = kit.img2img.image_processor.preprocess(image.convert("RGB"))  # (1, 3, H, W) in [-1, 1]
+    expect_kit(kit)
+    pixels = kit.img2img.image_processor.preprocess(to_rgb(image, "image")[0])  # (1, 3, H, W) in [-1, 1]
     latents = kit.decoder.movq.encode(pixels.to(kit.execution_device, kit.decoder.movq.dtype)).latents[0].float().cpu()
     cells = []
     for channel in latents:  # (h, w)

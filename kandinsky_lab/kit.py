@@ -23,6 +23,7 @@ import torch
 from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
 from . import samplers
+from .errors import wrong_type
 from .sizes import size_multiple
 
 INFO_FILE = "kandinsky_lab.json"  # written beside prior/ and decoder/ by Kit.save
@@ -125,3 +126,9 @@ class Kit:
     def __repr__(self) -> str:
         offload = f", offload={self.offload}" if self.offload else ""
         return f"Kit(source={self.source!r}, device={self.device}, dtype={str(self.dtype).removeprefix('torch.')}{offload})"
+
+
+def expect_kit(kit) -> None:
+    """Refuse anything but a loaded Kit, naming what was passed (a common slip: the pipeline, or the settings first)."""
+    if not isinstance(kit, Kit):
+        raise wrong_type("kit", "a Kit from kl.load()", kit)

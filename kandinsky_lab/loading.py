@@ -30,6 +30,7 @@ from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 from packaging.version import Version
 
 from . import devices, hub
+from .errors import FileFormatError, SourceError, wrong_type
 from .kit import INFO_FILE, Kit
 from .tiny import build_tiny
 
@@ -45,10 +46,6 @@ FOLDER_SIZE = 512  # diffusers' pipeline default, for folders saved without kand
 HUB_TIMEOUT_S = 5.0
 # diffusers 0.42 renamed from_pretrained's `torch_dtype` to `dtype` (the old name warns).
 DTYPE_ARG = "dtype" if Version(diffusers.__version__) >= Version("0.42") else "torch_dtype"
-
-
-class SourceError(ValueError):
-    """The model source cannot be loaded; the message says why and what to use instead."""
 
 
 def default_source() -> str:
@@ -67,7 +64,11 @@ def load(
     offload: str | None = None,
 ) -> Kit:
     """Load a model source onto a device. See the module docstring for sources, devices.py for the presets."""
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise wrong_type("source", f"a text ({HUB_MODEL!r}, a folder, {' or '.join(map(repr, OFFLINE_SOURCES))}) or None", source)
     source = default_source() if source is None else os.fspath(source)
+    if not source.strip():
+        raise SourceError(f"source is empty: use {HUB_MODEL!r}, a folder with prior/ and decoder/, or {' or '.join(map(repr, OFFLINE_SOURCES))} (None picks one)")
     device, dtype, offload = devices.resolve(device, dtype, offload)
     known = {}
     if source == "tiny":
@@ -88,7 +89,7 @@ def load(
             )
         folder = _check_folder(NANO_FOLDER if source == NANO else Path(source))
         prior, decoder = _from_pretrained(folder / "prior", folder / "decoder", dtype)
-        info = json.loads((folder / INFO_FILE).read_text()) if (folder / INFO_FILE).exists() else {}
+        info = read_info(folder / INFO_FILE)
         size = info.get("default_size", FOLDER_SIZE)
         if "vocabulary" in info:  # what it was trained on, for knowledge.py's notes
             known = dict(vocabulary=frozenset(info["vocabulary"]), trained_size=info.get("trained_size", size))
@@ -114,6 +115,25 @@ def _from_pretrained(prior_ref, decoder_ref, dtype: torch.dtype, **options):
     prior.set_progress_bar_config(disable=True)
     decoder.set_progress_bar_config(disable=True)
     return prior, decoder
+
+
+def read_info(path: Path) -> dict:
+    """A model folder's kandinsky_lab.json ({} if there is none), each known field checked: a broken or
+    hand-edited file is refused naming the file and the field, never half-used."""
+    if not path.exists():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FileFormatError(f"{path} is not valid JSON ({error}); delete it or write it again with Kit.save") from None
+    if not isinstance(info, dict):
+        raise FileFormatError(f"{path} must hold a JSON object, got {type(info).__name__}")
+    for name in ("default_size", "trained_size"):
+        if name in info and (not isinstance(info[name], int) or isinstance(info[name], bool) or not 1 <= info[name] <= 4096):
+            raise FileFormatError(f"{path}: {name} must be a whole number of pixels from 1 to 4096, got {info[name]!r}")
+    if "vocabulary" in info and (not isinstance(info["vocabulary"], list) or not all(isinstance(w, str) for w in info["vocabulary"])):
+        raise FileFormatError(f"{path}: vocabulary must be a list of words, got {str(info['vocabulary'])[:60]}")
+    return info
 
 
 def _check_folder(folder: Path) -> Path:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import SettingsError
 from .sizes import MAX_SIDE
 
 HEADROOM = 0.9  # plan for at most this share of the free memory: the allocator fragments
@@ -68,7 +69,7 @@ def check(lines: dict[str, Line], height: int, width: int, batch: int, usable: f
     tips = (["batch_size=1"] if batch > 1 else []) + (
         [f'load with offload="{"model" if offload is None else "sequential"}"'] if offload != "sequential" else []
     )
-    raise ValueError(
+    raise SettingsError(
         f"height={height}, width={width} ({batch} image(s) per batch) needs about {need / 2**30:.1f} GiB on {where} "
         f"(offload={offload!r}), which has {usable / 2**30:.1f} GiB free: {fits}"
         + (f", or {' or '.join(tips)}" if tips else "")

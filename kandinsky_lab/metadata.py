@@ -28,9 +28,10 @@ import PIL.Image
 from PIL.PngImagePlugin import PngInfo
 
 from . import samplers
+from .errors import FileFormatError, SettingsError, WrongType, expect_whole
 from .generate import Result, run
 from .kit import Kit
-from .settings import ImageToImage, Interpolation, TextToImage
+from .settings import ImageToImage, Interpolation, TextToImage, check
 
 CHUNK = "kandinsky_lab"
 TASKS = {"text_to_image": TextToImage, "image_to_image": ImageToImage, "interpolation": Interpolation}
@@ -48,7 +49,7 @@ def task_name(settings) -> str:
     for name, cls in TASKS.items():
         if type(settings) is cls:
             return name
-    raise TypeError(f"no task for {type(settings).__name__}")
+    raise WrongType(f"no task for {type(settings).__name__}")
 
 
 def settings_to_dict(settings) -> dict:
@@ -71,15 +72,21 @@ def settings_from_dict(task: str, values: dict, images=()):
     def image_for(ref):
         if ref["sha256"] not in by_digest:
             w, h = ref["size"]
-            raise ValueError(f"this picture was made from a {w}x{h} input image that was not passed in images=[…]")
+            raise SettingsError(f"this picture was made from a {w}x{h} input image that was not passed in images=[…]")
         return by_digest[ref["sha256"]]
 
+    if task not in TASKS:
+        raise FileFormatError(f"unknown task {task!r}: the kit records {', '.join(map(repr, TASKS))}")
+    if not isinstance(values, dict):
+        raise FileFormatError(f"settings must be a JSON object, got {type(values).__name__}")
     cls = TASKS[task]
     known = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for name, value in values.items():
         if name not in known:
-            raise ValueError(f"unknown setting {name!r} for {task}")
+            raise FileFormatError(f"unknown setting {name!r} for {task}")
+        if isinstance(value, dict) and not (isinstance(value.get("sha256"), str) and isinstance(value.get("size"), list) and len(value["size"]) == 2):
+            raise FileFormatError(f"setting {name!r} holds an object that is not an image reference")
         if isinstance(value, dict):
             value = image_for(value)
         elif isinstance(value, list):
@@ -135,6 +142,9 @@ def parameters_text(result: Result, index: int) -> str:
 
 def save_image(result: Result, index: int, folder: str | os.PathLike, stem: str | None = None) -> Path:
     """Write image `index` of `result` as a new PNG in `folder`; returns its path. Never overwrites."""
+    expect_result(result, index)
+    if not isinstance(folder, (str, os.PathLike)) or (stem is not None and not isinstance(stem, str)):
+        raise WrongType(f"folder must be a path and stem a text or None, got {type(folder).__name__} and {type(stem).__name__}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = slug(stem if stem is not None else _title(result.settings))
@@ -150,6 +160,15 @@ def save_image(result: Result, index: int, folder: str | os.PathLike, stem: str 
                 number += 1
     finally:
         os.unlink(tmp.name)
+
+
+def expect_result(result, index) -> None:
+    """A Result and the index of one of its pictures."""
+    if not isinstance(result, Result):
+        raise WrongType(f"result must be a Result from a task (e.g. kl.text_to_image), got {type(result).__name__}")
+    expect_whole(index, "index", 0, max(0, len(result.images) - 1))
+    if not result.images:
+        raise SettingsError("result holds no pictures to save (was it stopped before the first one?)")
 
 
 def save_image_as(result: Result, index: int, path: str | os.PathLike) -> Path:
@@ -176,21 +195,59 @@ def _write_partial(result: Result, index: int, folder: Path):
     return tmp
 
 
+# The record's fields that load_settings reads, with what each must be.
+RECORD_FIELDS = {"task": str, "settings": dict, "index": int, "batch_size": int}
+
+
 def read_record(path: str | os.PathLike) -> dict:
-    with PIL.Image.open(path) as im:
-        text = im.text.get(CHUNK) if hasattr(im, "text") else None
+    """The kit's JSON record in a PNG, checked field by field: a broken, edited or foreign file is refused
+    with an error naming the file and the field."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise WrongType(f"path must be a file path (text or pathlib.Path), got {type(path).__name__}")
+    try:
+        with PIL.Image.open(path) as im:
+            im.load()
+            text = im.text.get(CHUNK) if hasattr(im, "text") else None
+    except FileNotFoundError:
+        raise FileFormatError(f"{path} does not exist") from None
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise FileFormatError(f"{path} is not a picture PIL can read ({error})") from None
     if text is None:
-        raise ValueError(f"{path} has no {CHUNK} metadata (was it saved by kandinsky_lab.save_image?)")
-    data = json.loads(text)
+        raise FileFormatError(f"{path} has no {CHUNK} metadata (was it saved by kandinsky_lab.save_image?)")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise FileFormatError(f"{path}: its {CHUNK} metadata is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise FileFormatError(f"{path}: its {CHUNK} metadata must be a JSON object, got {type(data).__name__}")
     if data.get("format") != FORMAT:
-        raise ValueError(f"{path}: metadata format {data.get('format')} is not supported (expected {FORMAT})")
+        raise FileFormatError(f"{path}: metadata format {data.get('format')!r} is not supported (expected {FORMAT})")
+    for name, kind in RECORD_FIELDS.items():
+        if name not in data:
+            raise FileFormatError(f"{path}: its metadata has no {name!r}")
+        if not isinstance(data[name], kind) or isinstance(data[name], bool):
+            raise FileFormatError(f"{path}: {name!r} must be a {kind.__name__}, got {data[name]!r}"[:300])
     return data
 
 
 def load_settings(path: str | os.PathLike, images=()):
-    """(settings, index, batch_size) recorded in a PNG saved by `save_image`."""
+    """(settings, index, batch_size) recorded in a PNG saved by `save_image`, checked as a task checks them."""
     data = read_record(path)
-    return settings_from_dict(data["task"], data["settings"], images), data["index"], data["batch_size"]
+    try:
+        settings = settings_from_dict(data["task"], data["settings"], images)
+        check(settings)
+    except FileFormatError as error:
+        raise FileFormatError(f"{path}: {error}") from None
+    except SettingsError as error:  # absurd values: say it is the file, not the user, that holds them
+        if "input image that was not passed" in str(error):
+            raise
+        raise FileFormatError(f"{path}: the recorded {error}") from None
+    except TypeError as error:  # a field the dataclass does not take in this form
+        raise FileFormatError(f"{path}: the recorded settings do not fit {data['task']} ({error})") from None
+    index, batch_size = data["index"], data["batch_size"]
+    if not 0 <= index < settings.num_images or not 1 <= batch_size <= settings.num_images:
+        raise FileFormatError(f"{path}: index {index} and batch_size {batch_size} do not fit num_images={settings.num_images}")
+    return settings, index, batch_size
 
 
 def regenerate(kit: Kit, path: str | os.PathLike, images=()) -> PIL.Image.Image:

@@ -11,7 +11,11 @@ Both scale the result by the sum of the weights, so with weights that sum to 1 (
 `normalize=True`) the two agree at the ends of a path.
 """
 
+import math
+
 import torch
+
+from .errors import SettingsError, WrongType, expect_list, expect_tensor, is_real, plain_number
 
 
 def lerp(embeds: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
@@ -52,7 +56,21 @@ def slerp(embeds: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
 
 def mix(embeds: list[torch.Tensor], weights: list[float], mode: str = "lerp", normalize: bool = False) -> torch.Tensor:
     """Mix embeddings by `mode` ("lerp" or "slerp"); with `normalize`, weights are divided by their sum first."""
+    embeds, weights = expect_list(embeds, "embeds"), [plain_number(w) for w in expect_list(weights, "weights")]
+    if not embeds:
+        raise SettingsError("embeds must hold at least one embedding")
+    if len(embeds) != len(weights):
+        raise SettingsError(f"embeds and weights must have the same length, got {len(embeds)} and {len(weights)}")
+    for i, e in enumerate(embeds):
+        expect_tensor(e, f"embeds[{i}]", (2,))
+        if e.shape != embeds[0].shape:
+            raise SettingsError(f"embeds[{i}] has shape {tuple(e.shape)}, embeds[0] {tuple(embeds[0].shape)}: mix embeddings of one shape")
+    for i, w in enumerate(weights):
+        if not is_real(w) or not math.isfinite(w):
+            raise (SettingsError if is_real(w) else WrongType)(f"weights[{i}] must be a finite number, got {w!r}")
     weights = [float(w) for w in weights]
+    if normalize and sum(weights) == 0:
+        raise SettingsError("normalize=True needs weights that do not sum to zero")
     if normalize:
         total = sum(weights)
         weights = [w / total for w in weights]
@@ -60,4 +78,4 @@ def mix(embeds: list[torch.Tensor], weights: list[float], mode: str = "lerp", no
         return lerp(embeds, weights)
     if mode == "slerp":
         return slerp(embeds, weights)
-    raise ValueError(f"mode must be 'lerp' or 'slerp', got {mode!r}")
+    raise SettingsError(f"mode must be 'lerp' or 'slerp', got {mode!r}")

@@ -26,6 +26,7 @@ from diffusers import (
 )
 from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteSchedulerOutput
 
+from .errors import SettingsError
 from .settings import SAMPLERS
 
 
@@ -77,7 +78,7 @@ LABELS = dict(zip(SAMPLERS, ("DDPM", "DDIM", "DPM++ 2M", "UniPC", "Euler")))
 def build(name: str, loaded):
     """A new scheduler of kind `name` with the config of `loaded` (the model's own decoder scheduler)."""
     if name not in CLASSES:
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {name!r}")
+        raise SettingsError(f"sampler must be one of {SAMPLERS}, got {name!r}")
     if type(loaded) is CLASSES[name]:
         return loaded  # the model's own scheduler object, as the model card uses it
     return CLASSES[name].from_config(loaded.config)

@@ -12,6 +12,8 @@ import math
 import PIL.Image
 from PIL import ImageDraw, ImageFilter
 
+from .errors import SettingsError
+
 SIZE = 256
 
 
@@ -76,6 +78,6 @@ def samples() -> dict[str, PIL.Image.Image]:
 
 
 def sample(name: str) -> PIL.Image.Image:
-    if name not in _MAKERS:
-        raise ValueError(f"unknown sample {name!r}: choose one of {sample_names()}")
+    if not isinstance(name, str) or name not in _MAKERS:
+        raise SettingsError(f"unknown sample {name!r}: choose one of {sample_names()}")
     return _MAKERS[name]()

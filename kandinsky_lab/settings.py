@@ -9,10 +9,15 @@ Seeds: image `i` of a call uses prior seed `seed + i` and decoder seed `decoder_
 prior setting never changes the decoder's starting noise.
 """
 
+import dataclasses
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import PIL.Image
+
+from .errors import SettingsError, WrongType, is_real, is_whole, plain_number, wrong_type
 
 MAX_SEED = 2**63 - 1
 MODES = ("lerp", "slerp")
@@ -37,6 +42,16 @@ class Sampling:
     num_images: int = 1  # images per call, seeds counting up from `seed`
     seed: int = 0  # prior seed of the first image
     decoder_seed: int | None = None  # decoder seed of the first image; None: the same number as `seed`
+
+    def __post_init__(self):
+        """numpy numbers become Python ones, and items/weights given as a list, array or generator a tuple,
+        so sliders, np.arange and np.linspace work everywhere and metadata stays plain JSON."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("items", "weights") and isinstance(value, (list, range, np.ndarray, Iterator)):
+                value = tuple(value)
+            value = tuple(plain_number(v) for v in value) if f.name in ("items", "weights") and isinstance(value, tuple) else plain_number(value)
+            object.__setattr__(self, f.name, value)
 
     def prior_seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.num_images)]
@@ -74,74 +89,122 @@ class Interpolation(Sampling):
 
 
 def check_sampling(s: Sampling) -> None:
-    """Raise ValueError naming the first field whose value cannot work."""
+    """Raise SettingsError (WrongType for a wrong type) naming the first field whose value cannot work."""
     for name, (low, high) in WHOLE_RANGES.items():
         value = getattr(s, name)
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        if not is_whole(value):
+            raise wrong_type(name, f"a whole number from {low} to {high}", value)
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
     for name, (low, high) in NUMBER_RANGES.items():
         value = getattr(s, name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
-            raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    if s.sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(map(repr, SAMPLERS))}, got {s.sampler!r}")
+        if not is_real(value):
+            raise wrong_type(name, f"a number from {low:g} to {high:g}", value)
+        if not math.isfinite(value) or not low <= value <= high:
+            raise SettingsError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    if not isinstance(s.sampler, str) or s.sampler not in SAMPLERS:
+        raise SettingsError(f"sampler must be one of {', '.join(map(repr, SAMPLERS))}, got {s.sampler!r}")
     for name in ("seed", "decoder_seed"):
         value = getattr(s, name)
         if value is None and name == "decoder_seed":
             continue
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED - s.num_images:
-            raise ValueError(f"{name} must be a whole number from 0 to {MAX_SEED - s.num_images}, got {value!r}")
+        if not is_whole(value):
+            raise wrong_type(name, f"a whole number from 0 to {MAX_SEED - s.num_images}", value)
+        if not 0 <= value <= MAX_SEED - s.num_images:
+            raise SettingsError(f"{name} must be a whole number from 0 to {MAX_SEED - s.num_images}, got {value!r}")
     for name in ("height", "width"):
         value = getattr(s, name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise ValueError(f"{name} must be a whole number of pixels or None, got {value!r}")
+        if value is not None and not is_whole(value):
+            raise wrong_type(name, "a whole number of pixels or None", value)
+
+
+def check_words(name: str, text) -> None:
+    """A text the tokenizer can read: a str that encodes as UTF-8 (no lone surrogates from broken copy-paste)."""
+    if not isinstance(text, str):
+        raise wrong_type(name, "a text", text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise SettingsError(f"{name} holds a character that is not text (a lone surrogate at position {error.start}); retype it") from None
 
 
 def check_text(s: TextToImage) -> None:
     check_sampling(s)
     if not isinstance(s.prompt, str) or not s.prompt.strip():
-        raise ValueError("prompt must be a non-empty text")
-    if not isinstance(s.negative_prompt, str):
-        raise ValueError(f"negative_prompt must be a text, got {type(s.negative_prompt).__name__}")
+        raise (SettingsError if isinstance(s.prompt, str) else WrongType)(
+            "prompt must be a non-empty text" + ("" if isinstance(s.prompt, str) else f", got {type(s.prompt).__name__} {s.prompt!r}")
+        )
+    check_words("prompt", s.prompt)
+    check_words("negative_prompt", s.negative_prompt)
 
 
 def check_image_to_image(s: ImageToImage) -> None:
     check_text(s)
+    if s.image is None:
+        raise SettingsError("image is missing: choose or upload a start image (ImageToImage(image=…))")
     if not isinstance(s.image, PIL.Image.Image):
-        raise ValueError(f"image must be a PIL image, got {type(s.image).__name__}")
-    if not isinstance(s.strength, (int, float)) or not 0 < s.strength <= 1:
-        raise ValueError(f"strength must be in (0, 1], got {s.strength!r}")
+        raise wrong_type("image", "a PIL image (open a file with kl.images.open_image)", s.image)
+    if not is_real(s.strength):
+        raise wrong_type("strength", "a number in (0, 1]", s.strength)
+    if not 0 < s.strength <= 1:
+        raise SettingsError(f"strength must be in (0, 1], got {s.strength!r}")
     if int(s.steps * s.strength) < 1:
-        raise ValueError(f"steps * strength must be >= 1 (got {s.steps} * {s.strength}); raise steps or strength")
+        raise SettingsError(f"steps * strength must be >= 1 (got {s.steps} * {s.strength}); raise steps or strength")
 
 
 def check_interpolation(s: Interpolation) -> None:
     check_sampling(s)
+    for name in ("items", "weights"):
+        if not isinstance(getattr(s, name), tuple):
+            raise wrong_type(name, "a tuple or list", getattr(s, name))
     if not s.items:
-        raise ValueError("items must hold at least one prompt or image")
+        raise SettingsError("items must hold at least one prompt or image")
     if len(s.items) != len(s.weights):
-        raise ValueError(f"items and weights must have the same length, got {len(s.items)} and {len(s.weights)}")
+        raise SettingsError(f"items and weights must have the same length, got {len(s.items)} and {len(s.weights)}")
     for i, item in enumerate(s.items):
         if isinstance(item, str):
             if not item.strip():
-                raise ValueError(f"items[{i}] is an empty prompt")
+                raise SettingsError(f"items[{i}] is an empty prompt")
+            check_words(f"items[{i}]", item)
         elif not isinstance(item, PIL.Image.Image):
-            raise ValueError(f"items[{i}] must be a prompt or a PIL image, got {type(item).__name__}")
+            raise wrong_type(f"items[{i}]", "a prompt or a PIL image", item)
     for i, w in enumerate(s.weights):
-        if not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w) or w < 0:
-            raise ValueError(f"weights[{i}] must be a finite number >= 0, got {w!r}")
+        if not is_real(w):
+            raise wrong_type(f"weights[{i}]", "a finite number >= 0", w)
+        if not math.isfinite(w) or w < 0:
+            raise SettingsError(f"weights[{i}] must be a finite number >= 0, got {w!r}")
     if sum(s.weights) <= 0:
-        raise ValueError("weights must not all be zero")
-    if s.mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {s.mode!r}")
-    if not isinstance(s.negative_prompt, str):
-        raise ValueError(f"negative_prompt must be a text, got {type(s.negative_prompt).__name__}")
+        raise SettingsError("weights must not all be zero")
+    if not isinstance(s.mode, str) or s.mode not in MODES:
+        raise SettingsError(f"mode must be one of {MODES}, got {s.mode!r}")
+    if not isinstance(s.normalize_weights, bool):
+        raise wrong_type("normalize_weights", "True or False", s.normalize_weights)
+    check_words("negative_prompt", s.negative_prompt)
 
+
+# The task function for each settings class, most specific first (ImageToImage is a TextToImage).
+TASK_FUNCTIONS = {ImageToImage: "image_to_image", TextToImage: "text_to_image", Interpolation: "interpolate"}
+
+
+def task_class(settings) -> type:
+    """The settings class `settings` belongs to (a user's subclass counts as its task's class)."""
+    for cls in TASK_FUNCTIONS:
+        if isinstance(settings, cls):
+            return cls
+    raise wrong_type("settings", "TextToImage, ImageToImage or Interpolation", settings)
+
+
+def expect_task(settings, cls: type) -> None:
+    """Refuse another task's settings, naming the function that takes them (nothing is silently ignored)."""
+    found = task_class(settings)
+    if found is not cls:
+        raise WrongType(
+            f"{TASK_FUNCTIONS[cls]} takes {cls.__name__} settings, got {type(settings).__name__}: "
+            f"call kl.{TASK_FUNCTIONS[found]}(kit, settings) instead"
+        )
 
 
 def check(settings: Sampling) -> None:
     """Run the checks of the task `settings` belongs to (sizes are checked against a model: sizes.py)."""
-    for cls, checker in ((ImageToImage, check_image_to_image), (TextToImage, check_text), (Interpolation, check_interpolation)):
-        if isinstance(settings, cls):
-            return checker(settings)
-    raise TypeError(f"settings must be TextToImage, ImageToImage or Interpolation, got {type(settings).__name__}")
+    checker = {ImageToImage: check_image_to_image, TextToImage: check_text, Interpolation: check_interpolation}
+    checker[task_class(settings)](settings)

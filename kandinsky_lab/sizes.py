@@ -13,6 +13,8 @@ With that rule both pipelines render exactly the size that was asked for.
 
 import PIL.Image
 
+from .errors import SettingsError, expect_whole, is_whole, wrong_type
+
 MAX_SIDE = 2048  # Kandinsky 2.2 was trained up to 1536 px; beyond 2048 only memory runs out
 
 
@@ -30,17 +32,23 @@ def nearest_sizes(value: int, multiple: int) -> tuple[int, int]:
 
 
 def check_size(height: int, width: int, multiple: int, max_side: int = MAX_SIDE) -> None:
-    """Raise ValueError naming the side that breaks the rule and the valid sizes next to it."""
+    """Raise SettingsError naming the side that breaks the rule and the valid sizes next to it."""
+    multiple = expect_whole(multiple, "multiple", 1, 1024)
     for name, value in (("height", height), ("width", width)):
+        if not is_whole(value):
+            raise wrong_type(name, "a whole number of pixels", value)
         if value < multiple or value > max_side:
-            raise ValueError(f"{name}={value} is out of range: use {multiple} to {max_side} pixels")
+            raise SettingsError(f"{name}={value} is out of range: use {multiple} to {max_side} pixels")
         if value % multiple:
             below, above = nearest_sizes(value, multiple)
-            raise ValueError(f"{name}={value} is not a multiple of {multiple}: use {below} or {above}")
+            raise SettingsError(f"{name}={value} is not a multiple of {multiple}: use {below} or {above}")
 
 
 def fit_size(image: PIL.Image.Image, multiple: int, max_side: int = MAX_SIDE) -> tuple[int, int]:
     """The valid (height, width) closest to an image's own size (halves round up), within `max_side`."""
+    if not isinstance(image, PIL.Image.Image):
+        raise wrong_type("image", "a PIL image", image)
+    multiple = expect_whole(multiple, "multiple", 1, 1024)
     width, height = image.size
     scale = min(1.0, max_side / max(width, height))
     snap = lambda v: min(max_side // multiple * multiple, max(multiple, int(v * scale / multiple + 0.5) * multiple))

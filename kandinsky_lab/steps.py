@@ -18,6 +18,8 @@ import PIL.Image
 import torch
 from tqdm.auto import tqdm
 
+from .errors import CallbackError, expect_tensor, wrong_type
+
 
 @dataclass(frozen=True)
 class StepEvent:
@@ -67,7 +69,15 @@ def pipeline_callback(stage: str, total: int, batch: int, batches: int, on_step:
 
     def callback(pipe, i, t, tensors):
         if on_step is not None:
-            on_step(StepEvent(stage, i + 1, total, int(t), tensors["latents"], batch, batches))
+            try:
+                on_step(StepEvent(stage, i + 1, total, int(t), tensors["latents"], batch, batches))
+            except Interrupted:
+                raise
+            except Exception as error:  # the user's code: stop the run cleanly, keep its traceback as the cause
+                raise CallbackError(
+                    f"on_step raised {type(error).__name__}: {error} (at {stage} step {i + 1}); the run stopped "
+                    "and the finished picture(s) are in this error's .result"
+                ) from error
         if stop is not None and stop.is_set():
             raise Interrupted(stage, i + 1)
         return {}
@@ -103,6 +113,7 @@ def latents_preview(latents: torch.Tensor) -> list[PIL.Image.Image]:
 
     No model runs, so it costs nothing per step; the picture is small (latent size) and false-colour.
     """
+    expect_tensor(latents, "latents", (4,))
     x = latents.detach().float().cpu()[:, :3]
     low = x.amin(dim=(1, 2, 3), keepdim=True)
     high = x.amax(dim=(1, 2, 3), keepdim=True)
@@ -113,6 +124,9 @@ def latents_preview(latents: torch.Tensor) -> list[PIL.Image.Image]:
 @torch.no_grad()
 def decoded_preview(movq, latents: torch.Tensor) -> list[PIL.Image.Image]:
     """Decoder latents (B, C, h, w) through MoVQ to pixels, as the pipeline does at the end: the real look, one decoder pass."""
+    if not callable(getattr(movq, "decode", None)):
+        raise wrong_type("movq", "the MoVQ model (kit.decoder.movq)", movq)
+    expect_tensor(latents, "latents", (4,))
     pixels = movq.decode(latents.to(movq.dtype), force_not_quantize=True).sample
     pixels = ((pixels.float() * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).cpu()
     return [PIL.Image.fromarray(np.ascontiguousarray(im.permute(1, 2, 0).numpy())) for im in pixels]

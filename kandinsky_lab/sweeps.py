@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import PIL.Image
 
 from . import samplers
+from .errors import SettingsError, expect_list, expect_whole, plain_number, wrong_type
 from .generate import Result, run
 from .grids import image_grid
-from .kit import Kit
-from .settings import Sampling
+from .kit import Kit, expect_kit
+from .settings import Interpolation, Sampling, expect_task, task_class
 from .steps import OnStep, StopSignal
 
 
@@ -82,15 +83,24 @@ def sweep(
     stop: StopSignal | None = None,
 ) -> Sweep:
     """Run every (y, x) combination of `settings` with one image per cell; see the module docstring."""
+    expect_kit(kit)
+    task_class(settings)
     fields = {f.name for f in dataclasses.fields(settings)}
-    axes = [x] if y is None else [x, y]
+    axes = []
+    for which, axis in (("x", x), ("y", y)):
+        if axis is None and which == "y":
+            continue
+        if not isinstance(axis, (tuple, list)) or len(axis) != 2 or not isinstance(axis[0], str):
+            raise wrong_type(which, '(field name, values), e.g. ("steps", [10, 25, 50])', axis)
+        axes.append((axis[0], [plain_number(v) for v in expect_list(axis[1], f"{which}'s values")]))  # np.arange, generators
+    x, y = axes[0], (axes[1] if len(axes) > 1 else None)
     for name, values in axes:
         if name not in fields or name == "num_images":
-            raise ValueError(f"cannot sweep {name!r}: choose one of {sorted(fields - {'num_images'})}")
+            raise SettingsError(f"cannot sweep {name!r}: choose one of {sorted(fields - {'num_images'})}")
         if len(values) == 0:
-            raise ValueError(f"the {name!r} axis has no values")
+            raise SettingsError(f"the {name!r} axis has no values")
     if y is not None and x[0] == y[0]:
-        raise ValueError(f"x and y both sweep {x[0]!r}")
+        raise SettingsError(f"x and y both sweep {x[0]!r}")
     ys = [None] if y is None else list(y[1])
     plan = [
         [dataclasses.replace(settings, num_images=1, **{x[0]: xv, **({} if y is None else {y[0]: yv})}) for xv in x[1]]
@@ -145,8 +155,7 @@ def triangle_weights(n: int) -> list[list[tuple[float, float, float]]]:
 
     The top point is all of item 0; the bottom row runs from all of item 1 to all of item 2.
     """
-    if n < 2:
-        raise ValueError(f"a triangle needs n >= 2 points per side, got {n}")
+    n = expect_whole(n, "n (points per side)", 2, 16)
     rows = []
     for r in range(n):
         row = []
@@ -159,8 +168,10 @@ def triangle_weights(n: int) -> list[list[tuple[float, float, float]]]:
 
 def triangle(kit: Kit, settings: Sampling, n: int = 4, *, title: str | None = None, stop: StopSignal | None = None) -> Sweep:
     """Mix three items of an Interpolation over a triangle of weights; returns a Sweep with a left-aligned grid."""
+    expect_kit(kit)
+    expect_task(settings, Interpolation)
     if len(settings.items) != 3:
-        raise ValueError(f"a mixing triangle needs exactly 3 items, got {len(settings.items)}")
+        raise SettingsError(f"a mixing triangle needs exactly 3 items, got {len(settings.items)}")
     weights = triangle_weights(n)
     cells: list[list[Cell | None]] = [[None] * (r + 1) for r in range(n)]
     prior_before, calls, interrupted = kit.prior_runs, 0, None

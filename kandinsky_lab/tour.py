@@ -9,7 +9,10 @@ Used by the setup-and-tour notebook; handy in any notebook to see what is loaded
 import torch
 
 from .embeddings import zero_embedding
-from .kit import Kit
+from .errors import expect_whole
+from .kit import Kit, expect_kit
+from .settings import check_words
+from .sizes import MAX_SIDE, check_size
 
 ROLES = [
     ("tokenizer", "prompt -> token ids"),
@@ -28,6 +31,7 @@ def _count(module) -> str:
 
 def architecture(kit: Kit) -> str:
     """One line per component: name, class, parameters, role."""
+    expect_kit(kit)
     parts = {**kit.prior.components, **kit.decoder.components}
     lines = [str(kit)]
     for name, role in ROLES:
@@ -40,7 +44,10 @@ def architecture(kit: Kit) -> str:
 @torch.no_grad()
 def shapes(kit: Kit, prompt: str = "a red circle", size: int | None = None) -> str:
     """Run each stage once by hand (no denoising loop) and list the shape of every tensor passed on."""
-    size = size or kit.default_size
+    expect_kit(kit)
+    check_words("prompt", prompt)
+    size = kit.default_size if size is None else expect_whole(size, "size", kit.size_multiple, MAX_SIDE)
+    check_size(size, size, kit.size_multiple)
     device = kit.execution_device
     tokens = kit.prior.tokenizer(prompt, padding="max_length", max_length=kit.prior.tokenizer.model_max_length, return_tensors="pt")
     text = kit.prior.text_encoder(tokens.input_ids.to(device))

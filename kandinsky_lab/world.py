@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 
 from PIL import Image, ImageDraw
 
+from .errors import SettingsError
+
 SIDE = 64
 SHAPES = ("circle", "square", "triangle", "star")
 COLORS = {  # CSS named colors
@@ -79,7 +81,7 @@ def sample(rng: random.Random, **fixed) -> Scene:
     color = fixed.get("color") or rng.choice(list(COLORS))
     background = fixed.get("background") or rng.choice([c for c in COLORS if c != color])
     if background == color:
-        raise ValueError(f"the object and the background cannot both be {color}")
+        raise SettingsError(f"the object and the background cannot both be {color}")
     jitter = lambda amount: rng.randint(-amount, amount)  # noqa: E731
     return Scene(
         shape=fixed.get("shape") or rng.choice(SHAPES),
@@ -110,7 +112,7 @@ def outline(shape: str, cx: float, cy: float, width: float, height: float) -> li
             angle = -math.pi / 2 + math.pi * i / 5
             points.append((radius * math.cos(angle), radius * math.sin(angle) + 0.1))
     else:
-        raise ValueError(f"unknown shape {shape!r}: use one of {', '.join(SHAPES)}")
+        raise SettingsError(f"unknown shape {shape!r}: use one of {', '.join(SHAPES)}")
     return [(cx + px * width / 2, cy + py * height / 2) for px, py in points]
 
 

@@ -53,7 +53,7 @@ def test_prompts_from_txt_csv_and_jsonl_with_per_row_settings(tmp_path):
     "name, text, message",
     [
         ("p.csv", "prompt,stepz\na,3\n", "unknown column(s) ['stepz']"),
-        ("p.csv", "prompt,steps\na,three\n", "steps must be a int, got 'three'"),
+        ("p.csv", "prompt,steps\na,three\n", "line 2: steps must be a whole number, got 'three'"),
         ("p.jsonl", '{"prompt": ""}\n', "a non-empty prompt is required"),
         ("p.jsonl", '{"prompt": "a"\n', "line 1 is not JSON"),
         ("p.txt", "# only a comment\n", "holds no prompts"),

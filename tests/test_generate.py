@@ -55,7 +55,7 @@ def test_image_to_image_uses_the_input_size_snapped_to_the_rule(kit):
     result = kl.image_to_image(kit, kl.ImageToImage(prompt="x", image=init, **FAST, strength=0.7))
     assert result.size == (68, 100)  # tiny's multiple is 4; nearest valid sizes
     assert result.images[0].size == (100, 68)
-    assert result.notes == ["converted the image from RGBA to RGB; resized the image from 101x66 to 100x68"]
+    assert result.notes == ["put the RGBA image's transparent parts on white", "resized the image from 101x66 to 100x68"]
 
 
 def test_interpolation_lerp_is_diffusers_interpolate(kit):
@@ -232,7 +232,7 @@ def test_decoder_settings_reuse_the_prior(fresh_kit):
         (kl.TextToImage(prompt="a", prior_steps=1), "prior_steps must be a whole number from 2 to 1000"),
         (kl.TextToImage(prompt="a", guidance_scale=float("nan")), "guidance_scale must be a number from 0 to 100"),
         (kl.TextToImage(prompt="a", seed=-1), "seed must be a whole number from 0"),
-        (kl.ImageToImage(prompt="a"), "image must be a PIL image"),
+        (kl.ImageToImage(prompt="a"), "image is missing: choose or upload a start image"),
         (kl.ImageToImage(prompt="a", image=PIL.Image.new("RGB", (8, 8)), strength=1.5), r"strength must be in \(0, 1\]"),
         (kl.Interpolation(items=("a", "b"), weights=(1.0,)), "items and weights must have the same length"),
         (kl.Interpolation(items=("a", "b"), weights=(0, 0)), "weights must not all be zero"),
