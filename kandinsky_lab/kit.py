@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
 from . import samplers
+from .quiet import quiet_loading
 from .sizes import size_multiple
+
+with quiet_loading():  # the pipelines' first import loads transformers' CLIP processor, which warns about torchvision
+    from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
 INFO_FILE = "kandinsky_lab.json"  # written beside prior/ and decoder/ by Kit.save
 # (text→image, image→image) prompts a model draws well, to start the panels with
