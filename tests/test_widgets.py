@@ -1,5 +1,7 @@
 """Widget panels, headless: set values, click buttons, and check the settings used and the images shown."""
 
+import dataclasses
+import html
 import io
 import os
 import subprocess
@@ -13,7 +15,8 @@ import pytest
 
 import kandinsky_lab as kl
 from kandinsky_lab.widgets import ImageToImagePanel, InterpolationPanel, Playground, TextToImagePanel
-from kandinsky_lab.widgets.controls import size_options, uploaded_files
+from kandinsky_lab.sizes import model_size
+from kandinsky_lab.widgets.controls import INPUT_SIZE, MODEL_SIZE, size_options, uploaded_files
 
 
 def fast(panel, steps=3, images=1):
@@ -115,6 +118,44 @@ def test_size_picker_offers_only_valid_sizes(kit):
     assert all(h % 64 == 0 and w % 64 == 0 for _, (h, w) in options)
     panel = TextToImagePanel(kit)
     assert all(h % kit.size_multiple == 0 and w % kit.size_multiple == 0 for _, (h, w) in panel.sampling.size.dropdown.options)
+    assert panel.sampling.size.value == (kit.default_size, kit.default_size)
+
+
+@pytest.mark.parametrize("default, multiple", [(768, 64), (64, 16)])
+def test_size_menu_labels_only_true_ratios_in_size_order(default, multiple):
+    options = size_options(default, multiple)
+    areas = [h * w for _, (h, w) in options]
+    assert areas == sorted(areas)
+    for label, (h, w) in options:
+        ratio = label.split("(")[1].rstrip(")")
+        if ratio.startswith("≈"):
+            a, b = map(int, ratio[2:].split(":"))
+            assert w * b != h * a and abs(w / h - a / b) < 0.15 * a / b, label
+        else:
+            a, b = map(int, ratio.split(":"))
+            assert w * b == h * a, label  # e.g. 80 × 48 is 5:3, not 4:3
+
+
+def test_image_to_image_renders_at_the_models_size_and_says_why(kit):
+    assert model_size(PIL.Image.new("RGB", (300, 200)), 768, 64) == (640, 960)  # the real model keeps the shape
+    nano = kl.load("nano", device="cpu")
+    panel = ImageToImagePanel(nano)
+    dropdown = panel.sampling.size.dropdown
+    panel.image_input.samples.value = kl.sample_names()[0]  # every sample is 256 × 256
+    assert dropdown.value == MODEL_SIZE
+    assert panel.size_note.value.startswith("renders 64 × 64 px: <span class='kl-size-reason'>nano was trained on 64 × 64")
+    panel.image_input.set_image(PIL.Image.new("RGB", (300, 200)))
+    assert panel.size_note.value.startswith("renders 64 × 64 px")  # nano knows one square size only
+    assert panel.settings().height is None
+    dropdown.value = (48, 32)
+    dropdown.value = INPUT_SIZE  # back to an automatic choice: the menu shows it, not a blank
+    assert dropdown.index is not None and dropdown.label == "size of the input image"
+    assert (panel.settings().height, panel.settings().width) == (208, 304)
+    assert "the start image's 300 × 200" in html.unescape(panel.size_note.value)
+    dropdown.value = MODEL_SIZE
+    assert dropdown.index == 0 and dropdown.label.startswith("the model's size")
+    panel.set_settings(dataclasses.replace(panel.settings(), height=None, width=None))
+    assert dropdown.value == MODEL_SIZE
 
 
 def test_image_to_image_panel_with_an_upload_in_either_ipywidgets_format(kit):
@@ -126,7 +167,9 @@ def test_image_to_image_panel_with_an_upload_in_either_ipywidgets_format(kit):
     assert uploaded_files(v8) == uploaded_files(v7) == [("red.png", png(picture))]
     panel.image_input._on_upload({"new": v8})
     assert panel.image_input.image.mode == "RGB" and "uploaded red.png" in panel.image_input.note.value
-    assert panel.size_note.value == "renders 92 × 60 px"
+    assert panel.size_note.value.startswith("renders 80 × 52 px: ")  # the model's 64² pixels at the upload's shape
+    panel.sampling.size.dropdown.value = INPUT_SIZE
+    assert panel.size_note.value.startswith("renders 92 × 60 px: ")
     panel.run.generate_button.click()
     assert panel.run.wait(60)
     assert panel.run.last_result.images[0].size == (92, 60)

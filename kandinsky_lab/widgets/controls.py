@@ -29,18 +29,29 @@ def png_bytes(image: PIL.Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def aspect_label(width: int, height: int) -> str:
+    """The ratio of a size in words: exact ("4:3", "5:3") when it is a ratio of small numbers, else "≈" the nearest common one."""
+    g = math.gcd(width, height)
+    a, b = width // g, height // g
+    if max(a, b) <= 9 or any((a, b) == (x, y) for _, x, y in ASPECTS):
+        return f"{a}:{b}"
+    name = min(ASPECTS, key=lambda aspect: abs(math.log(width * aspect[2] / (height * aspect[1]))))[0]
+    return f"≈ {name}"
+
+
+def size_label(height: int, width: int) -> str:
+    return f"{width} × {height} ({aspect_label(width, height)})"
+
+
 def size_options(default_size: int, multiple: int) -> list[tuple[str, tuple[int, int]]]:
-    """(label, (height, width)) for each aspect and scale, every side a valid multiple."""
-    options, seen = [], set()
+    """(label, (height, width)) for each aspect and scale, every side a valid multiple, smallest first."""
+    sizes = set()
     snap = lambda v: max(multiple, int(v / multiple + 0.5) * multiple)
     for scale in SCALES:
         area = (default_size * scale) ** 2
-        for name, a, b in ASPECTS:
-            width, height = snap(math.sqrt(area * a / b)), snap(math.sqrt(area * b / a))
-            if (height, width) not in seen:
-                seen.add((height, width))
-                options.append((f"{width} × {height} ({name})", (height, width)))
-    return options
+        for _, a, b in ASPECTS:
+            sizes.add((snap(math.sqrt(area * b / a)), snap(math.sqrt(area * a / b))))
+    return [(size_label(h, w), (h, w)) for h, w in sorted(sizes, key=lambda hw: (hw[0] * hw[1], hw[1]))]
 
 
 def uploaded_files(value) -> list[tuple[str, bytes]]:
@@ -61,26 +72,37 @@ def set_slider(widget, value) -> None:
     widget.value = value
 
 
+MODEL_SIZE = "model"  # image→image: the model's own size, at the start image's aspect ratio when the model can
+INPUT_SIZE = "input"  # image→image: the start image's own size, moved to the nearest valid one
+
+
 class SizePicker:
-    """A dropdown of valid sizes per aspect ratio; `allow_auto` adds "size of the input image" (None)."""
+    """A dropdown of valid sizes, smallest first; `allow_auto` adds the two image→image choices above the sizes.
+
+    `value` is (height, width), or None for either image→image choice (the panel works out which); the
+    choices are strings, not None: a Dropdown shows a None value as nothing selected.
+    """
 
     def __init__(self, kit: Kit, allow_auto: bool = False):
         options = size_options(kit.default_size, kit.size_multiple)
         if allow_auto:
-            options = [("size of the input image", None)] + options
-        self.dropdown = W.Dropdown(options=options, description="size (w × h)", style=SLIDER_STYLE, layout=WIDE)
+            options = [("the model's size (see below)", MODEL_SIZE), ("size of the input image", INPUT_SIZE)] + options
+        start = MODEL_SIZE if allow_auto else (kit.default_size, kit.default_size)
+        self.dropdown = W.Dropdown(options=options, value=start, description="size (w × h)", style=SLIDER_STYLE, layout=WIDE)
 
     @property
     def value(self) -> tuple[int, int] | None:
-        return self.dropdown.value
+        return self.dropdown.value if isinstance(self.dropdown.value, tuple) else None
 
     def set(self, height: int | None, width: int | None) -> None:
         if height is None or width is None:
-            if any(v is None for _, v in self.dropdown.options):
-                self.dropdown.value = None
+            if any(v == MODEL_SIZE for _, v in self.dropdown.options):
+                self.dropdown.value = MODEL_SIZE
             return
         if (height, width) not in [v for _, v in self.dropdown.options]:
-            self.dropdown.options = list(self.dropdown.options) + [(f"{width} × {height}", (height, width))]
+            autos = [o for o in self.dropdown.options if not isinstance(o[1], tuple)]
+            sizes = [o for o in self.dropdown.options if isinstance(o[1], tuple)] + [(size_label(height, width), (height, width))]
+            self.dropdown.options = autos + sorted(sizes, key=lambda o: (o[1][0] * o[1][1], o[1][1]))
         self.dropdown.value = (height, width)
 
 
