@@ -58,6 +58,14 @@ def open_image(data: bytes, name: str = "the image") -> tuple[PIL.Image.Image, s
     return image, "; ".join(notes) or None
 
 
+def _why(error: Exception, timeout: float) -> str:
+    """What went wrong with a download, in words; never empty (a bare timeout's message is)."""
+    reason = getattr(error, "reason", error)  # URLError wraps the socket's error
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    return str(reason).strip() or type(reason).__name__
+
+
 def fetch_image(url: str, timeout: float = TIMEOUT_S, max_bytes: int = MAX_BYTES) -> tuple[PIL.Image.Image, str | None]:
     """Download an image over http(s), refusing other schemes, slow servers and oversized answers."""
     scheme = urlparse(url).scheme
@@ -68,7 +76,7 @@ def fetch_image(url: str, timeout: float = TIMEOUT_S, max_bytes: int = MAX_BYTES
         with urllib.request.urlopen(request, timeout=timeout) as response:
             data = response.read(max_bytes + 1)
     except (OSError, ValueError) as error:  # HTTP errors, refused connections, timeouts, malformed URLs
-        raise ValueError(f"could not download {url}: {error}") from None
+        raise ValueError(f"could not download {url}: {_why(error, timeout)}") from None
     if len(data) > max_bytes:
         raise ValueError(f"{url} is larger than {max_bytes // 2**20} MB")
     return open_image(data, name=url)

@@ -55,6 +55,7 @@ class Kit:
     lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False)
     timing: dict | None = field(init=False, default=None, repr=False)  # knowledge.py's calibration
     said: set = field(init=False, default_factory=set, repr=False)  # notes already printed or shown
+    preview_colors: torch.Tensor | None = field(init=False, default=None, repr=False)  # steps.py's latent → RGB map
     _execution: torch.device | None = field(init=False, default=None, repr=False)  # see execution_device
 
     def __post_init__(self):

@@ -4,6 +4,7 @@ Each control only reads and writes values: `values()` gives the settings fields 
 `set_values(settings)` shows a settings object. Works with ipywidgets 7.7 (Colab) and 8 (JupyterLab).
 """
 
+import html
 import io
 import math
 import random
@@ -11,6 +12,7 @@ import random
 import ipywidgets as W
 import PIL.Image
 
+from ..grids import enlarged
 from ..images import fetch_image, open_image
 from ..kit import Kit
 from ..samplers import LABELS
@@ -199,7 +201,7 @@ class ImageInput:
         self.url_button = W.Button(description="load URL", layout=W.Layout(width="100px"))
         self.samples = W.Dropdown(options=[("sample…", None)] + [(n, n) for n in sample_names()], layout=W.Layout(width="140px"))
         self.gallery = W.Dropdown(options=[("gallery…", None)], layout=W.Layout(width="160px"))
-        self.thumbnail = W.Image(format="png", width="128", layout=W.Layout(display="none"))
+        self.thumbnail = W.Image(format="png", width="128", layout=W.Layout(display="none", align_self="flex-start", object_fit="contain"))
         self.note = W.HTML()
         self.gallery_images: list[PIL.Image.Image] = []
         self.upload.observe(self._on_upload, names="value")
@@ -213,15 +215,16 @@ class ImageInput:
 
     def set_image(self, image: PIL.Image.Image | None, note: str | None = None) -> None:
         self.image = image
-        self.thumbnail.value = png_bytes(image) if image is not None else b""
+        shown, zoom = enlarged(image) if image is not None else (None, 1)  # a 64 × 64 picture is seen at 128 × 128
+        self.thumbnail.value = png_bytes(shown) if image is not None else b""
         self.thumbnail.layout.display = None if image is not None else "none"
-        size = f"{image.width} × {image.height}" if image is not None else "no image"
-        self.note.value = f"{size}" + (f"<br><i>{note}</i>" if note else "")
+        size = f"{image.width} × {image.height}" + (f" (shown {zoom}× larger)" if zoom > 1 else "") if image is not None else "no image"
+        self.note.value = f"{size}" + (f"<br><i>{html.escape(note)}</i>" if note else "")
         if self.on_change is not None:
             self.on_change(image)
 
     def show_error(self, message: str) -> None:
-        self.note.value = f"<span style='color:#b00020'>{message}</span>"
+        self.note.value = f"<span style='color:#b00020'>{html.escape(message)}</span>"  # "<urlopen error …>" is no tag
 
     def set_gallery(self, images: list[PIL.Image.Image]) -> None:
         self.gallery_images = list(images)

@@ -51,6 +51,7 @@ class Panel:
     def generate(self) -> None:
         """Read the settings, check them, and start the task; any error is shown in the panel."""
         try:
+            self.check_inputs()
             self.sampling.seed.before_run()
             settings = self.settings()
             check(settings)  # a bad value is reported before anything runs
@@ -72,6 +73,9 @@ class Panel:
             self.size_note.value = f"renders {width} × {height} px{why}{shown}"
         except Exception as error:
             self.size_note.value = f"<span style='color:#b00020'>{html.escape(str(error))}</span>"
+
+    def check_inputs(self) -> None:
+        """Raise ValueError, in the learner's words, for an input the panel still needs."""
 
     def size_reason(self, settings) -> str:
         """Why the run renders at the size the note gives, where the panel chose it (image→image)."""
@@ -142,6 +146,10 @@ class ImageToImagePanel(TextToImagePanel):
             values["height"], values["width"] = fit_size(image, self.kit.size_multiple)
         return ImageToImage(prompt=self.prompt.value, negative_prompt=self.negative_prompt.value, image=image, strength=self.strength.value, **values)
 
+    def check_inputs(self) -> None:
+        if self.image_input.image is None:
+            raise ValueError("choose or upload a start image: upload a file, load a URL, or pick a sample or a gallery picture")
+
     def size_reason(self, settings) -> str:
         choice = self.sampling.size.dropdown.value
         if settings.image is None:
@@ -205,7 +213,7 @@ class InterpolationPanel(Panel):
             shown = W.Text(value=item, layout=W.Layout(width="300px"))
             shown.observe(lambda change, s=weight_slider: self._rename(s, change["new"]), names="value")
         else:
-            shown = W.Image(value=png_bytes(item), format="png", width="64")
+            shown = W.Image(value=png_bytes(item), format="png", width="64", layout=W.Layout(align_self="center", object_fit="contain"))
         remove = W.Button(description="✕", layout=W.Layout(width="40px"))
         row = W.HBox([W.Label("text" if isinstance(item, str) else "image", layout=W.Layout(width="40px")), shown, weight_slider, remove])
         remove.on_click(lambda _, r=row: self.remove_item(r))
