@@ -103,6 +103,17 @@ def _fit(text: str, draw, font, width: int) -> str:
     return text.rstrip(" ,;:") + more
 
 
+def _wrap(text: str, draw, font, width: int) -> list[str]:
+    """`text` broken into lines at spaces, each at most `width` pixels where a word allows it."""
+    lines: list[str] = []
+    for word in drawable(text, font).split(" "):
+        if lines and _text_size(draw, f"{lines[-1]} {word}", font)[0] <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def differing(labels: list[str]) -> list[str]:
     """The labels without the words they all share at the start and at the end, marked "…".
 
@@ -149,16 +160,17 @@ def image_grid(
     probe = ImageDraw.Draw(PIL.Image.new("RGB", (1, 1)))
     row_space = max(cell_w, 160) - PAD * 3
     too_wide = lambda labels, space: bool(labels) and any(_text_size(probe, drawable(t, font), font)[0] > space for t in labels)
-    if too_wide(row_labels, row_space):
+    while font_size is None and font.size > 12 and too_wide(col_labels, cell_w):
+        font = _font(font.size - 1)  # a smaller font before a column label loses a word (row labels wrap)
+    lines = max(1, cell_h // (_text_size(probe, "Ag", font)[1] + PAD))  # a row label may wrap onto this many lines
+    if row_labels and any(len(_wrap(t, probe, font, row_space)) > lines for t in row_labels):
         row_labels = differing(row_labels)  # long prompts: show the words that tell the rows apart
     if too_wide(col_labels, cell_w):
         col_labels = differing(col_labels)
-    while font_size is None and font.size > 11 and (too_wide(row_labels, row_space) or too_wide(col_labels, cell_w)):
-        font = _font(font.size - 1)  # a smaller font before any word is cut
     line_h = _text_size(probe, "Ag", font)[1] + PAD * 2
     left = 0
     if row_labels:
-        left = min(max(_text_size(probe, drawable(t, font), font)[0] for t in row_labels) + PAD * 3, max(cell_w, 160))
+        left = max(_text_size(probe, line, font)[0] for t in row_labels for line in _wrap(t, probe, font, row_space)) + PAD * 3
     top = (line_h if col_labels else 0) + (line_h if title else 0)
     width = left + cols * (cell_w + PAD) + PAD
     height = top + rows * (cell_h + PAD) + PAD
@@ -174,8 +186,13 @@ def image_grid(
     for r in range(rows):
         y = top + PAD + r * (cell_h + PAD)
         if row_labels:
-            label = _fit(row_labels[r], draw, font, left - 2 * PAD)
-            draw.text((left - PAD, y + cell_h // 2), label, fill=INK, font=font, anchor="rm")
+            wrapped = _wrap(row_labels[r], draw, font, row_space)
+            if len(wrapped) > lines:
+                wrapped = wrapped[: lines - 1] + [_fit(" ".join(wrapped[lines - 1 :]), draw, font, row_space)]
+            step = _text_size(draw, "Ag", font)[1] + PAD
+            for k, line in enumerate(wrapped):
+                middle = y + cell_h // 2 + (k - (len(wrapped) - 1) / 2) * step
+                draw.text((left - PAD, middle), line, fill=INK, font=font, anchor="rm")
         for c in range(cols):
             x = left + PAD + c * (cell_w + PAD)
             if c >= len(cells[r]):
