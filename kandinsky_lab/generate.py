@@ -48,7 +48,7 @@ from .settings import (
     expect_task,
     task_class,
 )
-from .sizes import check_size, fit_size, nearest_sizes, resize_to
+from .sizes import check_size, model_size, nearest_sizes, resize_to
 from .steps import Interrupted, OnStep, StopSignal, pipeline_callback
 
 
@@ -101,7 +101,7 @@ def image_to_image(
 ) -> Result:
     """Like text_to_image, but the decoder starts from `settings.image` noised to `settings.strength`.
 
-    With height/width None the image's own size is used, moved to the nearest valid size.
+    With height/width None it renders at the model's own size (`start_image_size`), the image resized to it.
     """
     expect_kit(kit)
     expect_task(settings, ImageToImage)
@@ -185,12 +185,25 @@ def planned_size(kit: Kit, settings: Sampling, batch_size: int | None = None) ->
     expect_kit(kit)
     task_class(settings)
     if isinstance(settings, ImageToImage) and settings.image is not None and (settings.height is None or settings.width is None):
-        height, width = fit_size(settings.image, kit.size_multiple)
+        height, width, _ = start_image_size(kit, settings.image)
         settings = dataclasses.replace(settings, height=settings.height or height, width=settings.width or width)
     settings = _with_size(kit, settings)
     batch = batch_size or memory.fitting_batch(kit, settings.height, settings.width, settings.num_images)
     memory.check_fits(kit, settings.height, settings.width, min(batch, settings.num_images))
     return settings.height, settings.width
+
+
+def start_image_size(kit: Kit, image: PIL.Image.Image) -> tuple[int, int, str]:
+    """(height, width, why) image→image renders at when the settings give no size: the model's own size,
+    at the start image's aspect ratio unless the model was trained on one square size only (nano)."""
+    if kit.trained_size is not None:
+        side = kit.trained_size
+        height, width = model_size(image, side, kit.size_multiple, square=True)
+        why = f"{kit.source} was trained on {side} × {side} pictures only; a start image of another size or shape gives deformed shapes"
+    else:
+        height, width = model_size(image, kit.default_size, kit.size_multiple)
+        why = f"the model's own size ({kit.default_size} × {kit.default_size} pixels) at the start image's shape: it draws best at the size it was trained at"
+    return height, width, why
 
 
 def _with_size(kit: Kit, settings):

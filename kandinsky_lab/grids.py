@@ -3,10 +3,15 @@
     image_grid([[a, b], [c, d]], row_labels=["seed=0", "seed=1"], col_labels=["cfg=1", "cfg=4"],
                title="guidance x seed")
 
-Cells may be None (e.g. a sweep stopped half way): they are left grey. Rows may be shorter than
+Labels are drawn with DejaVu Sans where it is found (else characters the font lacks become ASCII:
+"→" is "->"), shortened at word boundaries, and rows or columns whose labels are too long show the
+words that differ between them. Cells may be None (e.g. a sweep stopped half way): they are left grey. Rows may be shorter than
 others (a triangle): the rest of such a row stays blank. Cells of other sizes are
 fitted into the first cell's size, keeping their aspect ratio; small cells are enlarged.
 """
+
+import functools
+import os
 
 import PIL.Image
 from PIL import ImageDraw, ImageFont
@@ -17,13 +22,67 @@ BACKGROUND = "white"
 EMPTY = (200, 200, 200)
 INK = "black"
 PAD = 4  # pixels between cells
+MIN_CELL = 128  # pictures with a shorter side are shown enlarged, so a learner can see them
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def enlargement(width: int, height: int, min_cell: int = MIN_CELL) -> int:
+    """How many times a picture of this size is shown enlarged: its short side to at least `min_cell` pixels."""
+    return max(1, -(-min_cell // max(1, min(width, height))))
+
+
+def enlarged(image: PIL.Image.Image, min_cell: int = MIN_CELL) -> tuple[PIL.Image.Image, int]:
+    """`image` enlarged `enlargement` times (nearest neighbour: its pixels stay visible), and that factor."""
+    zoom = enlargement(image.width, image.height, min_cell)
+    if zoom == 1:
+        return image, 1
+    return image.resize((image.width * zoom, image.height * zoom), PIL.Image.Resampling.NEAREST), zoom
+
+
+FONT_FILES = ("DejaVuSans.ttf",)  # has →, ×, …, ≈; Pillow finds it among the system's fonts (and matplotlib ships it)
+ASCII = {"→": "->", "←": "<-", "…": "...", "×": "x", "≈": "~", "—": "-", "–": "-", "·": "-", "²": "^2", "≤": "<=", "≥": ">="}
+
+
+def _font_files():
+    yield from FONT_FILES
     try:
-        return ImageFont.load_default(size=size)
+        import matplotlib  # optional: its data folder holds DejaVu Sans where the system has no fonts (Colab has both)
+
+        yield from (os.path.join(matplotlib.get_data_path(), "fonts", "ttf", name) for name in FONT_FILES)
+    except ImportError:
+        pass
+
+
+@functools.lru_cache(maxsize=32)
+def _font(size: int) -> ImageFont.ImageFont:
+    for path in _font_files():
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            continue
+    try:
+        return ImageFont.load_default(size=size)  # Pillow's own font: no →, ×, … (drawable() writes -> x ...)
     except TypeError:  # Pillow < 10.1: a fixed-size bitmap font
         return ImageFont.load_default()
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_glyph(font, char: str) -> bool:
+    """Whether `font` draws `char` as itself rather than as its "missing" box."""
+    if char.isascii():
+        return True
+    side = 2 * getattr(font, "size", 16)
+
+    def render(c: str) -> bytes:
+        image = PIL.Image.new("L", (side, side))
+        ImageDraw.Draw(image).text((0, 0), c, font=font, fill=255)
+        return image.tobytes()
+
+    return render(char) != render("\U000f0000")  # a private-use code point: no font has it
+
+
+def drawable(text: str, font) -> str:
+    """`text` with every character `font` cannot draw replaced: "→" by "->", … (else "?")."""
+    return "".join(c if _has_glyph(font, c) else ASCII.get(c, "?") for c in text)
 
 
 def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
@@ -32,12 +91,45 @@ def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
 
 
 def _fit(text: str, draw, font, width: int) -> str:
-    """`text`, shortened with an ellipsis until it fits in `width` pixels."""
+    """`text` shortened at a word boundary, with an ellipsis, until it fits in `width` pixels."""
+    text = drawable(text, font)
     if _text_size(draw, text, font)[0] <= width:
         return text
-    while text and _text_size(draw, text + "…", font)[0] > width:
+    more = drawable("…", font)
+    words = text.split(" ")
+    while len(words) > 1 and _text_size(draw, " ".join(words) + more, font)[0] > width:
+        words.pop()
+    text = " ".join(words)
+    while text and _text_size(draw, text + more, font)[0] > width:  # one word longer than the space: cut it
         text = text[:-1]
-    return text + "…"
+    return text.rstrip(" ,;:") + more
+
+
+def _wrap(text: str, draw, font, width: int) -> list[str]:
+    """`text` broken into lines at spaces, each at most `width` pixels where a word allows it."""
+    lines: list[str] = []
+    for word in drawable(text, font).split(" "):
+        if lines and _text_size(draw, f"{lines[-1]} {word}", font)[0] <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def differing(labels: list[str]) -> list[str]:
+    """The labels without the words they all share at the start and at the end, marked "…".
+
+    ["a red circle on a white background", "a red circle on a black background"] -> ["… white …", "… black …"]
+    """
+    split = [label.split(" ") for label in labels]
+    if len(split) < 2 or len(set(labels)) < len(labels):
+        return list(labels)
+    shortest = min(len(words) for words in split)
+    head = next((i for i in range(shortest) if len({tuple(w[: i + 1]) for w in split}) > 1), shortest)
+    tail = next((i for i in range(shortest - head) if len({tuple(w[len(w) - i - 1 :]) for w in split}) > 1), shortest - head)
+    if head == 0 and tail == 0:
+        return list(labels)
+    return [" ".join((["…"] if head else []) + w[head : len(w) - tail] + (["…"] if tail else [])) for w in split]
 
 
 def image_grid(
@@ -46,11 +138,12 @@ def image_grid(
     col_labels: list[str] | None = None,
     title: str | None = None,
     font_size: int | None = None,
-    min_cell: int = 128,
+    min_cell: int = MIN_CELL,
 ) -> PIL.Image.Image:
     """One RGB picture of `cells[row][col]` with labels left of the rows and above the columns.
 
-    Cells smaller than `min_cell` pixels are enlarged (nearest neighbour, so pixels stay visible).
+    Cells smaller than `min_cell` pixels are enlarged (nearest neighbour, so pixels stay visible), and
+    the title says so ("64 × 64 px shown 2× larger").
     """
     cells = [expect_list(row, f"cells[{r}]") for r, row in enumerate(expect_list(cells, "cells"))]
     for r, row in enumerate(cells):
@@ -67,15 +160,26 @@ def image_grid(
             raise SettingsError(f"{name} has {len(labels)} labels for {n} {name[:3]}s")
     first = next((im for r in cells for im in r if im is not None), None)
     cell_w, cell_h = first.size if first is not None else (min_cell, min_cell)
-    zoom = max(1, -(-min_cell // max(1, min(cell_w, cell_h))))
+    zoom = enlargement(cell_w, cell_h, min_cell)
+    if zoom > 1:
+        scale = f"{cell_w} × {cell_h} px shown {zoom}× larger"
+        title = f"{title} · {scale}" if title else scale
     cell_w, cell_h = cell_w * zoom, cell_h * zoom
-    font_size = font_size or max(10, min(24, cell_h // 6))
-    font = _font(font_size)
+    font = _font(font_size or max(10, min(24, cell_h // 6)))
     probe = ImageDraw.Draw(PIL.Image.new("RGB", (1, 1)))
+    row_space = max(cell_w, 160) - PAD * 3
+    too_wide = lambda labels, space: bool(labels) and any(_text_size(probe, drawable(t, font), font)[0] > space for t in labels)
+    while font_size is None and font.size > 12 and too_wide(col_labels, cell_w):
+        font = _font(font.size - 1)  # a smaller font before a column label loses a word (row labels wrap)
+    lines = max(1, cell_h // (_text_size(probe, "Ag", font)[1] + PAD))  # a row label may wrap onto this many lines
+    if row_labels and any(len(_wrap(t, probe, font, row_space)) > lines for t in row_labels):
+        row_labels = differing(row_labels)  # long prompts: show the words that tell the rows apart
+    if too_wide(col_labels, cell_w):
+        col_labels = differing(col_labels)
     line_h = _text_size(probe, "Ag", font)[1] + PAD * 2
     left = 0
     if row_labels:
-        left = min(max(_text_size(probe, t, font)[0] for t in row_labels) + PAD * 3, max(cell_w, 160))
+        left = max(_text_size(probe, line, font)[0] for t in row_labels for line in _wrap(t, probe, font, row_space)) + PAD * 3
     top = (line_h if col_labels else 0) + (line_h if title else 0)
     width = left + cols * (cell_w + PAD) + PAD
     height = top + rows * (cell_h + PAD) + PAD
@@ -91,8 +195,13 @@ def image_grid(
     for r in range(rows):
         y = top + PAD + r * (cell_h + PAD)
         if row_labels:
-            label = _fit(row_labels[r], draw, font, left - 2 * PAD)
-            draw.text((left - PAD, y + cell_h // 2), label, fill=INK, font=font, anchor="rm")
+            wrapped = _wrap(row_labels[r], draw, font, row_space)
+            if len(wrapped) > lines:
+                wrapped = wrapped[: lines - 1] + [_fit(" ".join(wrapped[lines - 1 :]), draw, font, row_space)]
+            step = _text_size(draw, "Ag", font)[1] + PAD
+            for k, line in enumerate(wrapped):
+                middle = y + cell_h // 2 + (k - (len(wrapped) - 1) / 2) * step
+                draw.text((left - PAD, middle), line, fill=INK, font=font, anchor="rm")
         for c in range(cols):
             x = left + PAD + c * (cell_w + PAD)
             if c >= len(cells[r]):

@@ -8,6 +8,7 @@ Pure functions, used by the widget panels and usable in any notebook:
 """
 
 import io
+import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
@@ -77,6 +78,16 @@ def to_rgb(image: PIL.Image.Image, name: str = "the image") -> tuple[PIL.Image.I
         raise ImageError(f"{name} has the mode {image.mode!r}, which cannot be converted to RGB ({error})") from None
 
 
+def _why(error: Exception, timeout: float) -> str:
+    """What went wrong with a download, in words; never empty (a bare timeout's message is)."""
+    if isinstance(error, urllib.error.HTTPError):  # the server answered, with an error status
+        return f"the server answered HTTP {error.code} {error.reason}"
+    reason = getattr(error, "reason", error)  # URLError wraps the socket's error
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    return str(reason).strip() or type(reason).__name__
+
+
 def fetch_image(url: str, timeout: float = TIMEOUT_S, max_bytes: int = MAX_BYTES) -> tuple[PIL.Image.Image, str | None]:
     """Download an image over http(s), refusing other schemes, slow servers and oversized answers."""
     scheme = urlparse(url).scheme
@@ -87,7 +98,7 @@ def fetch_image(url: str, timeout: float = TIMEOUT_S, max_bytes: int = MAX_BYTES
         with urllib.request.urlopen(request, timeout=timeout) as response:
             data = response.read(max_bytes + 1)
     except (OSError, ValueError) as error:  # HTTP errors, refused connections, timeouts, malformed URLs
-        raise ImageError(f"could not download {url}: {error}") from None
+        raise ImageError(f"could not download {url}: {_why(error, timeout)}") from None
     if len(data) > max_bytes:
         raise ImageError(f"{url} is larger than {max_bytes // 2**20} MB")
     return open_image(data, name=url)

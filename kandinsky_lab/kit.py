@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
 from . import samplers
 from .errors import wrong_type
+from .quiet import quiet_loading
 from .sizes import size_multiple
+
+with quiet_loading():  # the pipelines' first import loads transformers' CLIP processor, which warns about torchvision
+    from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
 INFO_FILE = "kandinsky_lab.json"  # written beside prior/ and decoder/ by Kit.save
 # (text→image, image→image) prompts a model draws well, to start the panels with
@@ -53,6 +56,7 @@ class Kit:
     lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False)
     timing: dict | None = field(init=False, default=None, repr=False)  # knowledge.py's calibration
     said: set = field(init=False, default_factory=set, repr=False)  # notes already printed or shown
+    preview_colors: torch.Tensor | None = field(init=False, default=None, repr=False)  # steps.py's latent → RGB map
     _execution: torch.device | None = field(init=False, default=None, repr=False)  # see execution_device
 
     def __post_init__(self):

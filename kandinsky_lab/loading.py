@@ -15,6 +15,9 @@ the official repository ids may also load a pickled .bin where a component has n
 torch's `weights_only=True` loader (tensors only, no code) and a one-line note. When the hub is out
 of reach and the model is not cached, `load` fails within seconds and names the offline sources
 instead of hanging on a download.
+
+Loading from local files is quiet (quiet.py): no "Loading …" bars or library warnings, since nothing
+there takes long. A hub download (hub.py) keeps its progress bar.
 """
 
 import json
@@ -32,6 +35,7 @@ from packaging.version import Version
 from . import devices, hub
 from .errors import FileFormatError, SourceError, wrong_type
 from .kit import INFO_FILE, Kit
+from .quiet import quiet_loading
 from .tiny import build_tiny
 
 HUB_MODEL = "kandinsky-2-2"
@@ -72,7 +76,8 @@ def load(
     device, dtype, offload = devices.resolve(device, dtype, offload)
     known = {}
     if source == "tiny":
-        prior, decoder = build_tiny()
+        with quiet_loading():
+            prior, decoder = build_tiny()
         if dtype != torch.float32:
             prior.to(dtype=dtype)
             decoder.to(dtype=dtype)
@@ -106,8 +111,9 @@ def _from_pretrained(prior_ref, decoder_ref, dtype: torch.dtype, **options):
     """The one loading path for hub ids and folders: safetensors only, never remote code."""
     options = {DTYPE_ARG: dtype, "use_safetensors": True, **options}  # hub ids may pass use_safetensors=None
     try:
-        prior = KandinskyV22PriorPipeline.from_pretrained(prior_ref, **options)
-        decoder = KandinskyV22Pipeline.from_pretrained(decoder_ref, **options)
+        with quiet_loading():  # local files only by now: a hub download happened before (hub.py), with its bar
+            prior = KandinskyV22PriorPipeline.from_pretrained(prior_ref, **options)
+            decoder = KandinskyV22Pipeline.from_pretrained(decoder_ref, **options)
     except SourceError:
         raise
     except Exception as error:  # missing or corrupt files, pickled weights only, …: say which source

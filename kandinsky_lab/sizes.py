@@ -11,6 +11,8 @@ the stricter one, and says so instead of rounding behind the user's back:
 With that rule both pipelines render exactly the size that was asked for.
 """
 
+import math
+
 import PIL.Image
 
 from .errors import SettingsError, expect_whole, is_whole, wrong_type
@@ -53,6 +55,18 @@ def fit_size(image: PIL.Image.Image, multiple: int, max_side: int = MAX_SIDE) ->
     scale = min(1.0, max_side / max(width, height))
     snap = lambda v: min(max_side // multiple * multiple, max(multiple, int(v * scale / multiple + 0.5) * multiple))
     return snap(height), snap(width)
+
+
+def model_size(image: PIL.Image.Image, side: int, multiple: int, square: bool = False) -> tuple[int, int]:
+    """The valid (height, width) with about `side`² pixels at the image's aspect ratio, or `side` × `side` if `square`.
+
+    image→image's default: the model draws best at its own size, whatever the start image's size is.
+    """
+    if square:
+        return side, side
+    scale = side / math.sqrt(image.width * image.height)
+    snap = lambda v: min(MAX_SIDE // multiple * multiple, max(multiple, round(v * scale / multiple) * multiple))
+    return snap(image.height), snap(image.width)
 
 
 def resize_to(image: PIL.Image.Image, height: int, width: int) -> tuple[PIL.Image.Image, str | None]:

@@ -9,6 +9,7 @@ listening, and stops a run by raising `Interrupted` from the callback: the 2.2 p
     result = text_to_image(kit, settings, on_step=ProgressBar(), stop=stop)
 """
 
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,17 +109,58 @@ class ProgressBar:
         self._bar, self._key = None, None
 
 
-def latents_preview(latents: torch.Tensor) -> list[PIL.Image.Image]:
-    """A free look at decoder latents (B, C, h, w): their first three channels as RGB, each stretched to 0..255.
+def latents_preview(latents: torch.Tensor, colors: torch.Tensor | None = None) -> list[PIL.Image.Image]:
+    """A free look at decoder latents (B, C, h, w), one small picture (latent size) each.
 
-    No model runs, so it costs nothing per step; the picture is small (latent size) and false-colour.
+    With `colors` (from `preview_colors`) each latent pixel goes through the model's own linear map to
+    RGB: about the colours of the finished picture. Without, the first three channels are shown as RGB,
+    each stretched to 0..255 (false colour: to see the latents themselves).
     """
     expect_tensor(latents, "latents", (4,))
-    x = latents.detach().float().cpu()[:, :3]
-    low = x.amin(dim=(1, 2, 3), keepdim=True)
-    high = x.amax(dim=(1, 2, 3), keepdim=True)
-    x = ((x - low) / (high - low).clamp_min(1e-8) * 255).round().to(torch.uint8)
+    x = latents.detach().float().cpu()
+    if colors is not None:
+        rgb = torch.einsum("bchw,cr->brhw", x, colors[:-1]) + colors[-1].view(1, 3, 1, 1)  # (B, 3, h, w) in 0..1
+        x = (rgb.clamp(0, 1) * 255).round().to(torch.uint8)
+    else:
+        x = x[:, :3]
+        low = x.amin(dim=(1, 2, 3), keepdim=True)
+        high = x.amax(dim=(1, 2, 3), keepdim=True)
+        x = ((x - low) / (high - low).clamp_min(1e-8) * 255).round().to(torch.uint8)
     return [PIL.Image.fromarray(np.ascontiguousarray(im.permute(1, 2, 0).numpy())) for im in x]
+
+
+@torch.no_grad()
+def fit_preview_colors(movq, images: list[PIL.Image.Image]) -> torch.Tensor:
+    """A (C + 1, 3) least-squares map from MoVQ latents (C channels and a constant) to RGB in 0..1.
+
+    Each picture is encoded with MoVQ; its pixels, averaged over each latent cell, are what the
+    latent pixel there should preview as. Every model's latents differ (nano's are not the real
+    model's), so the map is fitted to the loaded MoVQ.
+    """
+    factor = 2 ** (len(movq.config.block_out_channels) - 1)
+    side = 16 * factor  # 16 × 16 latents each
+    pixels = torch.stack([torch.from_numpy(np.array(im.convert("RGB").resize((side, side), PIL.Image.Resampling.BICUBIC))) for im in images])
+    pixels = pixels.permute(0, 3, 1, 2).float() / 255  # (N, 3, side, side) in 0..1
+    device = next(movq.parameters()).device
+    latents = movq.encode((pixels * 2 - 1).to(device, movq.dtype)).latents.float().cpu()  # (N, C, 16, 16)
+    target = torch.nn.functional.avg_pool2d(pixels, factor)  # (N, 3, 16, 16)
+    x = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
+    x = torch.cat([x, torch.ones(len(x), 1)], dim=1)
+    y = target.permute(0, 2, 3, 1).reshape(-1, 3)
+    return torch.linalg.lstsq(x, y).solution  # (C + 1, 3)
+
+
+def preview_colors(kit) -> torch.Tensor:
+    """The loaded model's latent → RGB map for previews, fitted on first use and kept on the Kit."""
+    with kit.lock:
+        if kit.preview_colors is None:
+            from .samples import samples  # pictures with many colours: the samples and a few shapes of nano's world
+            from .world import render, sample
+
+            rng = random.Random(0)
+            pictures = list(samples().values()) + [render(sample(rng)) for _ in range(12)]
+            kit.preview_colors = fit_preview_colors(kit.decoder.movq, pictures)
+        return kit.preview_colors
 
 
 @torch.no_grad()
@@ -135,15 +177,16 @@ def decoded_preview(movq, latents: torch.Tensor) -> list[PIL.Image.Image]:
 class Previews:
     """An `on_step` that calls `show(images, event)` every `every` decoder steps (and at the last one).
 
-    `decode=False` shows `latents_preview` (free); `decode=True` runs MoVQ on the current latents
-    (pass the kit's `decoder.movq`), which shows the picture as it would be if denoising stopped here.
+    By default it shows `latents_preview` (free) with `colors` (pass `preview_colors(kit)` for the
+    model's colours; None gives false colour); with `movq` (the kit's `decoder.movq`) it runs MoVQ on
+    the current latents, which shows the picture as it would be if denoising stopped here.
     """
 
-    def __init__(self, show: Callable, every: int = 5, movq=None):
-        self.show, self.every, self.movq = show, every, movq
+    def __init__(self, show: Callable, every: int = 5, movq=None, colors: torch.Tensor | None = None):
+        self.show, self.every, self.movq, self.colors = show, every, movq, colors
 
     def __call__(self, event: StepEvent) -> None:
         if event.stage != "decoder" or (event.step % self.every and event.step != event.total):
             return
-        images = latents_preview(event.latents) if self.movq is None else decoded_preview(self.movq, event.latents)
+        images = latents_preview(event.latents, self.colors) if self.movq is None else decoded_preview(self.movq, event.latents)
         self.show(images, event)

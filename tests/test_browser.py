@@ -178,3 +178,34 @@ def test_voila_playground_generates_and_fills_the_gallery(browser, tmp_path):
         finish(page, "voila")
     finally:
         assert server.stop() == [], "processes left running after Voila stopped"
+
+
+SHAPE_JS = """(el) => {
+    const img = el.tagName === 'IMG' ? el : el.querySelector('img');
+    const box = img.getBoundingClientRect();
+    return {natural: img.naturalWidth / img.naturalHeight, shown: box.width / box.height, width: box.width};
+}"""
+
+
+def test_voila_preview_and_result_keep_their_shape(browser, tmp_path):
+    """Only a browser lays the pictures out: a landscape preview and result must not be shown stretched."""
+    server = start_voila(tmp_path, "05_playground.ipynb")
+    try:
+        page = new_page(browser, tmp_path)
+        page.goto(server.url, timeout=120_000)
+        panel = page.locator(".kl-panel-texttoimagepanel")
+        expect(panel.locator(".kl-generate-button")).to_be_visible(timeout=120_000)
+        panel.locator(".kl-size select").select_option(label="80 × 48 (5:3)")
+        set_slider(panel, ".kl-steps", 150)
+        panel.locator(".kl-generate-button").click()
+        expect(panel.locator(".kl-preview-label")).to_contain_text("preview", timeout=RUN_S)
+        expect(panel.locator("img.kl-preview")).to_be_visible(timeout=RUN_S)
+        preview = panel.locator("img.kl-preview").evaluate(SHAPE_JS)
+        assert abs(preview["natural"] - 80 / 48) < 0.01 and abs(preview["shown"] - preview["natural"]) < 0.02, preview
+        expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
+        expect(panel.locator("img.kl-preview")).to_be_hidden()
+        result = panel.locator("img.kl-result-image").evaluate(SHAPE_JS)
+        assert abs(result["shown"] - result["natural"]) < 0.02, result
+        finish(page, "voila-shapes")
+    finally:
+        assert server.stop() == [], "processes left running after Voila stopped"

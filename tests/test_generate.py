@@ -50,12 +50,13 @@ def test_image_to_image_matches_raw_diffusers(kit):
     assert np.array_equal(pixels(ours.images[0]), pixels(raw))
 
 
-def test_image_to_image_uses_the_input_size_snapped_to_the_rule(kit):
+def test_image_to_image_renders_at_the_models_size_in_the_inputs_shape(kit):
     init = PIL.Image.new("RGBA", (101, 66), "navy")
     result = kl.image_to_image(kit, kl.ImageToImage(prompt="x", image=init, **FAST, strength=0.7))
-    assert result.size == (68, 100)  # tiny's multiple is 4; nearest valid sizes
-    assert result.images[0].size == (100, 68)
-    assert result.notes == ["put the RGBA image's transparent parts on white", "resized the image from 101x66 to 100x68"]
+    assert result.size == (52, 80)  # about tiny's 64² pixels at 101:66; tiny's multiple is 4
+    assert result.images[0].size == (80, 52)
+    assert result.notes == ["put the RGBA image's transparent parts on white", "resized the image from 101x66 to 80x52"]
+    assert kl.fit_size(init, kit.size_multiple) == (68, 100)  # the input's own size, for who asks for it
 
 
 def test_interpolation_lerp_is_diffusers_interpolate(kit):
@@ -248,7 +249,7 @@ def test_planned_size_tells_what_will_be_rendered(kit):
     assert kl.planned_size(kit, kl.TextToImage(prompt="a")) == (64, 64)
     assert kl.planned_size(kit, kl.TextToImage(prompt="a", height=32, width=128)) == (32, 128)
     photo = PIL.Image.new("RGB", (201, 98))
-    assert kl.planned_size(kit, kl.ImageToImage(prompt="a", image=photo)) == (100, 200)
+    assert kl.planned_size(kit, kl.ImageToImage(prompt="a", image=photo)) == (44, 92)  # the model's size, the photo's shape
     with pytest.raises(ValueError, match="width=130 is not a multiple of 4: use 128 or 132"):
         kl.planned_size(kit, kl.TextToImage(prompt="a", width=130))
 

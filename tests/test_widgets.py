@@ -1,7 +1,11 @@
 """Widget panels, headless: set values, click buttons, and check the settings used and the images shown."""
 
+import dataclasses
+import html
 import io
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -10,10 +14,14 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 
 import kandinsky_lab as kl
+from kandinsky_lab.images import fetch_image
+from kandinsky_lab.steps import StepEvent
 from kandinsky_lab.widgets import ImageToImagePanel, InterpolationPanel, Playground, TextToImagePanel
-from kandinsky_lab.widgets.controls import size_options, uploaded_files
+from kandinsky_lab.sizes import model_size
+from kandinsky_lab.widgets.controls import INPUT_SIZE, MODEL_SIZE, size_options, uploaded_files
 
 
 def fast(panel, steps=3, images=1):
@@ -115,6 +123,44 @@ def test_size_picker_offers_only_valid_sizes(kit):
     assert all(h % 64 == 0 and w % 64 == 0 for _, (h, w) in options)
     panel = TextToImagePanel(kit)
     assert all(h % kit.size_multiple == 0 and w % kit.size_multiple == 0 for _, (h, w) in panel.sampling.size.dropdown.options)
+    assert panel.sampling.size.value == (kit.default_size, kit.default_size)
+
+
+@pytest.mark.parametrize("default, multiple", [(768, 64), (64, 16)])
+def test_size_menu_labels_only_true_ratios_in_size_order(default, multiple):
+    options = size_options(default, multiple)
+    areas = [h * w for _, (h, w) in options]
+    assert areas == sorted(areas)
+    for label, (h, w) in options:
+        ratio = label.split("(")[1].rstrip(")")
+        if ratio.startswith("≈"):
+            a, b = map(int, ratio[2:].split(":"))
+            assert w * b != h * a and abs(w / h - a / b) < 0.15 * a / b, label
+        else:
+            a, b = map(int, ratio.split(":"))
+            assert w * b == h * a, label  # e.g. 80 × 48 is 5:3, not 4:3
+
+
+def test_image_to_image_renders_at_the_models_size_and_says_why(kit):
+    assert model_size(PIL.Image.new("RGB", (300, 200)), 768, 64) == (640, 960)  # the real model keeps the shape
+    nano = kl.load("nano", device="cpu")
+    panel = ImageToImagePanel(nano)
+    dropdown = panel.sampling.size.dropdown
+    panel.image_input.samples.value = kl.sample_names()[0]  # every sample is 256 × 256
+    assert dropdown.value == MODEL_SIZE
+    assert panel.size_note.value.startswith("renders 64 × 64 px: <span class='kl-size-reason'>nano was trained on 64 × 64")
+    panel.image_input.set_image(PIL.Image.new("RGB", (300, 200)))
+    assert panel.size_note.value.startswith("renders 64 × 64 px")  # nano knows one square size only
+    assert panel.settings().height is None
+    dropdown.value = (48, 32)
+    dropdown.value = INPUT_SIZE  # back to an automatic choice: the menu shows it, not a blank
+    assert dropdown.index is not None and dropdown.label == "size of the input image"
+    assert (panel.settings().height, panel.settings().width) == (208, 304)
+    assert "the start image's 300 × 200" in html.unescape(panel.size_note.value)
+    dropdown.value = MODEL_SIZE
+    assert dropdown.index == 0 and dropdown.label.startswith("the model's size")
+    panel.set_settings(dataclasses.replace(panel.settings(), height=None, width=None))
+    assert dropdown.value == MODEL_SIZE
 
 
 def test_image_to_image_panel_with_an_upload_in_either_ipywidgets_format(kit):
@@ -126,7 +172,9 @@ def test_image_to_image_panel_with_an_upload_in_either_ipywidgets_format(kit):
     assert uploaded_files(v8) == uploaded_files(v7) == [("red.png", png(picture))]
     panel.image_input._on_upload({"new": v8})
     assert panel.image_input.image.mode == "RGB" and "uploaded red.png" in panel.image_input.note.value
-    assert panel.size_note.value == "renders 92 × 60 px"
+    assert panel.size_note.value.startswith("renders 80 × 52 px: ")  # the model's 64² pixels at the upload's shape
+    panel.sampling.size.dropdown.value = INPUT_SIZE
+    assert panel.size_note.value.startswith("renders 92 × 60 px: ")
     panel.run.generate_button.click()
     assert panel.run.wait(60)
     assert panel.run.last_result.images[0].size == (92, 60)
@@ -141,7 +189,72 @@ def test_a_file_that_is_no_image_is_refused_in_the_input(kit):
     panel.image_input.url_button.click()
     assert "only http:// and https:// URLs" in panel.image_input.note.value
     panel.run.generate_button.click()
-    assert "image must be a PIL image" in panel.run.status.value
+    assert "Error:</b> choose or upload a start image" in panel.run.status.value
+
+
+def test_an_unreachable_url_says_what_failed(kit):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts, never answers
+    port = listener.getsockname()[1]
+    with pytest.raises(ValueError, match=r"could not download .*: no answer within 0.5 s$"):
+        fetch_image(f"http://127.0.0.1:{port}/a.png", timeout=0.5)
+    listener.close()  # now nothing listens there
+    panel = ImageToImagePanel(kit)
+    panel.image_input.url.value = f"http://127.0.0.1:{port}/a.png"
+    panel.image_input.url_button.click()
+    note = html.unescape(re.sub("<[^>]+>", "", panel.image_input.note.value))
+    assert re.fullmatch(rf"could not download http://127.0.0.1:{port}/a.png: .*refused", note), note
+
+
+def test_an_error_clears_the_last_result_preview_and_progress(kit, monkeypatch):
+    panel = TextToImagePanel(kit)
+    fast(panel, steps=5)
+    panel.run.generate_button.click()
+    assert panel.run.wait(60) and panel.run.result_image.layout.display is None
+    panel.prompt.value = ""  # refused before anything runs
+    panel.run.generate_button.click()
+    assert "Error:" in panel.run.status.value
+    run = panel.run
+    assert run.result_image.layout.display == "none" and run.preview_box.layout.display == "none"
+    assert run.prior_progress.value == 0 and run.decoder_progress.value == 0
+    panel.prompt.value = "a red circle"
+    panel.run.generate_button.click()
+    assert panel.run.wait(60) and panel.run.result_image.layout.display is None
+
+    def broken(k, s, on_step, **kw):  # fails half way, after a preview was shown
+        for step in (1, 2, 3, 4, 5):
+            on_step(StepEvent("decoder", step, 10, 999, torch.zeros(1, 4, 8, 8), 1, 1))
+        raise RuntimeError("the UNet caught fire")
+
+    monkeypatch.setattr(TextToImagePanel, "task", staticmethod(broken))
+    panel.run.generate_button.click()
+    assert panel.run.wait(60) and "the UNet caught fire" in panel.run.status.value
+    assert run.result_image.layout.display == "none" and run.preview_box.layout.display == "none"
+    assert run.decoder_progress.value == 0
+
+
+def test_live_preview_has_the_results_colours_and_shape_and_gives_way_to_it():
+    nano = kl.load("nano", device="cpu")
+    panel = TextToImagePanel(nano)
+    panel.prompt.value = "a large blue star on a yellow background"
+    panel.sampling.prior_steps.value, panel.sampling.steps.value = 10, 10
+    panel.sampling.size.set(48, 80)  # landscape
+    previews, labels = [], []
+    panel.run.preview.observe(lambda change: previews.append(change["new"]), names="value")
+    panel.run.preview_label.observe(lambda change: labels.append(change["new"]), names="value")
+    panel.run.generate_button.click()
+    assert panel.run.wait(120) and panel.run.status.value.startswith("done")
+    assert len(previews) == 2 and "preview</i> · decoder step 10/10" in labels[-1]  # at steps 5 and 10, labelled
+    assert panel.run.preview_box.layout.display == "none" and panel.run.result_image.layout.display is None
+    preview, result = PIL.Image.open(io.BytesIO(previews[-1])), panel.run.last_result.images[0]
+    assert preview.size == (240, 144)  # 80 × 48 shown 3× larger, as the result grid shows it
+    assert preview.width * result.height == preview.height * result.width
+    assert "80 × 48 px, shown 3× larger" in labels[-1]
+    assert shown(panel.run.result_image).width == 240 + 2 * 4  # the result's one cell: as wide as the preview, with its padding
+    mean = lambda im: np.asarray(im.convert("RGB"), dtype=float).reshape(-1, 3).mean(0)
+    assert np.abs(mean(preview) - mean(result)).max() < 30, (mean(preview), mean(result))  # yellow, not light blue
+    assert mean(result)[0] > 150 and mean(result)[2] < 120  # the picture is mostly yellow
 
 
 def test_interpolation_panel_edits_items_and_weights(kit):
@@ -172,28 +285,62 @@ def test_playground_gallery_restores_settings_and_sends_images(kit, tmp_path):
     play = Playground(kit, output_dir=tmp_path)
     t2i = play.text_to_image
     fast(t2i, images=2)
-    t2i.prompt.value = "a green triangle"
+    t2i.prompt.value = "a green triangle on a white background with a long tail of words"
     t2i.sampling.seed.seed.value = 7
     t2i.run.generate_button.click()
     assert t2i.run.wait(60)
     assert len(play.gallery.entries) == 2 and len(play.gallery.grid.children) == 2
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["00001-a-green-triangle.png", "00002-a-green-triangle.png"]
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert len(names) == 2 and names[0].startswith("00001-a-green-triangle")
     made = t2i.run.last_result.settings
     t2i.prompt.value, t2i.sampling.seed.seed.value = "something else", 99
     play.tabs.selected_index = 2
-    play.gallery.grid.children[0].children[2].children[0].click()  # "restore" on the newest card
-    assert play.tabs.selected_index == 0 and t2i.settings() == made
-    play.gallery.grid.children[0].children[2].children[1].click()  # "→ i2i"
+    newest = play.gallery.grid.children[0]
+    label = newest.children[1].value
+    assert "#2 · seed 8" in label and "text → image" in label
+    assert "a green triangle on a white background …" in label  # shortened at a word boundary
+    newest.children[2].children[0].click()  # "restore" on the newest card: the second picture of the batch
+    assert play.tabs.selected_index == 0
+    assert t2i.settings() == dataclasses.replace(made, num_images=1, seed=8)  # that picture's own seeds, one image
+    t2i.run.generate_button.click()
+    assert t2i.run.wait(60)
+    assert np.array_equal(np.asarray(t2i.run.last_result.images[0]), np.asarray(play.gallery.images[1]))  # the same picture again
+    newest.children[2].children[1].click()  # "→ i2i"
     assert play.tabs.selected_index == 1
     sent = play.image_to_image.image_input.image
-    assert np.array_equal(np.asarray(sent), np.asarray(t2i.run.last_result.images[1]))
-    assert play.interpolation.image_input.gallery.options[-1] == ("#2", 1)
+    assert np.array_equal(np.asarray(sent), np.asarray(play.gallery.images[1]))
+    assert play.interpolation.image_input.gallery.options[-1] == ("#3", 2)
     # After a kernel restart: a new playground on the same folder shows the saved pictures again.
     again = Playground(kit, output_dir=tmp_path)
-    assert len(again.gallery.entries) == 2 and [e.seed for e in again.gallery.entries] == [7, 8]
+    assert len(again.gallery.entries) == 3 and [e.seed for e in again.gallery.entries] == [7, 8, 8]
     again.gallery.restore(1)
-    assert again.text_to_image.settings() == made
-    assert np.array_equal(np.asarray(again.gallery.images[1]), np.asarray(t2i.run.last_result.images[1]))
+    assert again.text_to_image.settings() == dataclasses.replace(made, num_images=1, seed=8)
+    assert np.array_equal(np.asarray(again.gallery.images[1]), np.asarray(play.gallery.images[1]))
+
+
+def test_reloaded_gallery_restores_image_inputs_it_can_find_and_says_why_not(kit, tmp_path):
+    play = Playground(kit, output_dir=tmp_path)
+    i2i = play.image_to_image
+    fast(i2i, steps=10)
+    i2i.image_input.samples.value = "swirls"  # a sample: found again after a restart
+    i2i.run.generate_button.click()
+    assert i2i.run.wait(60)
+    i2i.image_input.set_image(PIL.Image.new("RGB", (40, 40), "teal"), "uploaded")  # an upload: gone after a restart
+    i2i.run.generate_button.click()
+    assert i2i.run.wait(60)
+    mix = play.interpolation
+    fast(mix)
+    mix.run.generate_button.click()
+    assert mix.run.wait(60)
+    again = Playground(kit, output_dir=tmp_path)
+    sample_card, upload_card, mix_card = [again.gallery._card(n) for n in range(3)]
+    assert sample_card.children[2].children[0].disabled is False and "image → image" in sample_card.children[1].value
+    assert mix_card.children[2].children[0].disabled is False and "interpolation" in mix_card.children[1].value
+    restore = upload_card.children[2].children[0]
+    assert restore.disabled and "40x40 input image that is not in the gallery or the samples" in restore.tooltip
+    assert "cannot restore" in upload_card.children[-1].value  # said on the card, not only in a tooltip
+    again.gallery.restore(0)
+    assert again.tabs.selected_index == 1 and again.image_to_image.image_input.image is not None
 
 
 def test_the_core_package_never_imports_ipywidgets():

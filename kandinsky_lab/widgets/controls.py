@@ -4,6 +4,7 @@ Each control only reads and writes values: `values()` gives the settings fields 
 `set_values(settings)` shows a settings object. Works with ipywidgets 7.7 (Colab) and 8 (JupyterLab).
 """
 
+import html
 import io
 import math
 import random
@@ -11,6 +12,7 @@ import random
 import ipywidgets as W
 import PIL.Image
 
+from ..grids import enlarged
 from ..images import fetch_image, open_image
 from ..kit import Kit
 from ..samplers import LABELS
@@ -29,18 +31,29 @@ def png_bytes(image: PIL.Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def aspect_label(width: int, height: int) -> str:
+    """The ratio of a size in words: exact ("4:3", "5:3") when it is a ratio of small numbers, else "≈" the nearest common one."""
+    g = math.gcd(width, height)
+    a, b = width // g, height // g
+    if max(a, b) <= 9 or any((a, b) == (x, y) for _, x, y in ASPECTS):
+        return f"{a}:{b}"
+    name = min(ASPECTS, key=lambda aspect: abs(math.log(width * aspect[2] / (height * aspect[1]))))[0]
+    return f"≈ {name}"
+
+
+def size_label(height: int, width: int) -> str:
+    return f"{width} × {height} ({aspect_label(width, height)})"
+
+
 def size_options(default_size: int, multiple: int) -> list[tuple[str, tuple[int, int]]]:
-    """(label, (height, width)) for each aspect and scale, every side a valid multiple."""
-    options, seen = [], set()
+    """(label, (height, width)) for each aspect and scale, every side a valid multiple, smallest first."""
+    sizes = set()
     snap = lambda v: max(multiple, int(v / multiple + 0.5) * multiple)
     for scale in SCALES:
         area = (default_size * scale) ** 2
-        for name, a, b in ASPECTS:
-            width, height = snap(math.sqrt(area * a / b)), snap(math.sqrt(area * b / a))
-            if (height, width) not in seen:
-                seen.add((height, width))
-                options.append((f"{width} × {height} ({name})", (height, width)))
-    return options
+        for _, a, b in ASPECTS:
+            sizes.add((snap(math.sqrt(area * b / a)), snap(math.sqrt(area * a / b))))
+    return [(size_label(h, w), (h, w)) for h, w in sorted(sizes, key=lambda hw: (hw[0] * hw[1], hw[1]))]
 
 
 def uploaded_files(value) -> list[tuple[str, bytes]]:
@@ -61,26 +74,37 @@ def set_slider(widget, value) -> None:
     widget.value = value
 
 
+MODEL_SIZE = "model"  # image→image: the model's own size, at the start image's aspect ratio when the model can
+INPUT_SIZE = "input"  # image→image: the start image's own size, moved to the nearest valid one
+
+
 class SizePicker:
-    """A dropdown of valid sizes per aspect ratio; `allow_auto` adds "size of the input image" (None)."""
+    """A dropdown of valid sizes, smallest first; `allow_auto` adds the two image→image choices above the sizes.
+
+    `value` is (height, width), or None for either image→image choice (the panel works out which); the
+    choices are strings, not None: a Dropdown shows a None value as nothing selected.
+    """
 
     def __init__(self, kit: Kit, allow_auto: bool = False):
         options = size_options(kit.default_size, kit.size_multiple)
         if allow_auto:
-            options = [("size of the input image", None)] + options
-        self.dropdown = W.Dropdown(options=options, description="size (w × h)", style=SLIDER_STYLE, layout=WIDE)
+            options = [("the model's size (see below)", MODEL_SIZE), ("size of the input image", INPUT_SIZE)] + options
+        start = MODEL_SIZE if allow_auto else (kit.default_size, kit.default_size)
+        self.dropdown = W.Dropdown(options=options, value=start, description="size (w × h)", style=SLIDER_STYLE, layout=WIDE)
 
     @property
     def value(self) -> tuple[int, int] | None:
-        return self.dropdown.value
+        return self.dropdown.value if isinstance(self.dropdown.value, tuple) else None
 
     def set(self, height: int | None, width: int | None) -> None:
         if height is None or width is None:
-            if any(v is None for _, v in self.dropdown.options):
-                self.dropdown.value = None
+            if any(v == MODEL_SIZE for _, v in self.dropdown.options):
+                self.dropdown.value = MODEL_SIZE
             return
         if (height, width) not in [v for _, v in self.dropdown.options]:
-            self.dropdown.options = list(self.dropdown.options) + [(f"{width} × {height}", (height, width))]
+            autos = [o for o in self.dropdown.options if not isinstance(o[1], tuple)]
+            sizes = [o for o in self.dropdown.options if isinstance(o[1], tuple)] + [(size_label(height, width), (height, width))]
+            self.dropdown.options = autos + sorted(sizes, key=lambda o: (o[1][0] * o[1][1], o[1][1]))
         self.dropdown.value = (height, width)
 
 
@@ -177,7 +201,7 @@ class ImageInput:
         self.url_button = W.Button(description="load URL", layout=W.Layout(width="100px"))
         self.samples = W.Dropdown(options=[("sample…", None)] + [(n, n) for n in sample_names()], layout=W.Layout(width="140px"))
         self.gallery = W.Dropdown(options=[("gallery…", None)], layout=W.Layout(width="160px"))
-        self.thumbnail = W.Image(format="png", width="128", layout=W.Layout(display="none"))
+        self.thumbnail = W.Image(format="png", width="128", layout=W.Layout(display="none", align_self="flex-start", object_fit="contain"))
         self.note = W.HTML()
         self.gallery_images: list[PIL.Image.Image] = []
         self.upload.observe(self._on_upload, names="value")
@@ -191,15 +215,16 @@ class ImageInput:
 
     def set_image(self, image: PIL.Image.Image | None, note: str | None = None) -> None:
         self.image = image
-        self.thumbnail.value = png_bytes(image) if image is not None else b""
+        shown, zoom = enlarged(image) if image is not None else (None, 1)  # a 64 × 64 picture is seen at 128 × 128
+        self.thumbnail.value = png_bytes(shown) if image is not None else b""
         self.thumbnail.layout.display = None if image is not None else "none"
-        size = f"{image.width} × {image.height}" if image is not None else "no image"
-        self.note.value = f"{size}" + (f"<br><i>{note}</i>" if note else "")
+        size = f"{image.width} × {image.height}" + (f" (shown {zoom}× larger)" if zoom > 1 else "") if image is not None else "no image"
+        self.note.value = f"{size}" + (f"<br><i>{html.escape(note)}</i>" if note else "")
         if self.on_change is not None:
             self.on_change(image)
 
     def show_error(self, message: str) -> None:
-        self.note.value = f"<span style='color:#b00020'>{message}</span>"
+        self.note.value = f"<span style='color:#b00020'>{html.escape(message)}</span>"  # "<urlopen error …>" is no tag
 
     def set_gallery(self, images: list[PIL.Image.Image]) -> None:
         self.gallery_images = list(images)

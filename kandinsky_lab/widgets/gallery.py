@@ -1,11 +1,16 @@
-"""The history gallery: every finished picture as a thumbnail, with "restore settings" and "→ image→image".
+"""The history gallery: every finished picture as a card, with "restore settings" and "→ image→image".
 
-It keeps the settings each picture came from, so restoring puts back *exactly* what made it (seed
-included). Pictures saved to an output folder (the panels' `save_to`) carry their settings inside
-the PNG, so `load_folder` rebuilds the gallery after a kernel restart.
+Each card keeps the settings of its own picture — one image, with that picture's prior and decoder
+seeds — so restoring puts back *exactly* what made it, even when it came from a batch of several.
+Pictures saved to an output folder (the panels' `save_to`) carry their settings inside the PNG, so
+`load_folder` rebuilds the gallery after a kernel restart; a start image or mixed image is looked
+up among the gallery's pictures and the samples, and a card whose input is not at hand says so.
 """
 
+import dataclasses
+import html
 import os
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,18 +19,40 @@ import ipywidgets as W
 import PIL.Image
 
 from ..generate import Result
+from ..grids import enlarged
 from ..metadata import load_settings, read_record
+from ..samples import samples
+from ..settings import ImageToImage, Interpolation
 from .controls import png_bytes
 
-THUMB = "128"
+CARD = "150px"
+THUMB = 128  # pixels: a card's picture is shown this wide, small pictures enlarged to it
+PROMPT_CHARS = 40  # a card's prompt is shortened to this, at a word boundary
+LINE = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis"  # one line per fact: a long seed never pushes the buttons
 
 
 @dataclass
 class Entry:
     image: PIL.Image.Image
-    settings: object | None  # None when it cannot be rebuilt (an input image that is not at hand)
-    seed: int
+    settings: object | None  # this picture's own settings (one image, its seeds); None when they cannot be rebuilt
+    seed: int  # decoder seed
     path: Path | None = None
+    why_not: str | None = None  # why the settings cannot be restored, in words
+
+
+def one_picture(settings, prior_seed: int, decoder_seed: int):
+    """The settings that make exactly one picture of a call: `num_images=1` with that picture's seeds."""
+    return dataclasses.replace(settings, num_images=1, seed=prior_seed, decoder_seed=None if decoder_seed == prior_seed else decoder_seed)
+
+
+def describe(settings) -> tuple[str, str]:
+    """(task, what was asked) for a card: e.g. ("text → image", "a red circle on a white background")."""
+    if isinstance(settings, Interpolation):
+        parts = [item if isinstance(item, str) else "an image" for item in settings.items]
+        return "interpolation", " + ".join(parts)
+    if isinstance(settings, ImageToImage):
+        return "image → image", settings.prompt
+    return "text → image", settings.prompt
 
 
 class HistoryGallery:
@@ -33,7 +60,7 @@ class HistoryGallery:
         self.on_restore = on_restore  # called with a settings object
         self.on_send = on_send  # called with a PIL image
         self.entries: list[Entry] = []
-        self.grid = W.GridBox(layout=W.Layout(grid_template_columns="repeat(auto-fill, 150px)"))
+        self.grid = W.GridBox(layout=W.Layout(grid_template_columns=f"repeat(auto-fill, {CARD})", grid_gap="8px"))
         self.title = W.HTML("<b>History</b> (newest first)")
         self.box = W.VBox([self.title, self.grid])
         self.box.add_class("kl-gallery")
@@ -45,7 +72,8 @@ class HistoryGallery:
     def add(self, result: Result) -> None:
         for i, image in enumerate(result.images):
             path = result.paths[i] if i < len(result.paths) else None
-            self.entries.append(Entry(image, result.settings, result.decoder_seeds[i], path))
+            settings = one_picture(result.settings, result.prior_seeds[i], result.decoder_seeds[i])
+            self.entries.append(Entry(image, settings, result.decoder_seeds[i], path))
         self._redraw()
 
     def load_folder(self, folder: str | os.PathLike) -> int:
@@ -58,11 +86,13 @@ class HistoryGallery:
                 continue  # not one of ours, or unreadable: leave it alone
             with PIL.Image.open(path) as im:
                 image = im.convert("RGB")
-            try:
-                settings = load_settings(path)[0]
-            except ValueError:
-                settings = None
-            self.entries.append(Entry(image, settings, record["decoder_seed"], path))
+            settings, why_not = None, None
+            try:  # an input image may be an earlier picture of the gallery, or a sample
+                settings = load_settings(path, images=[*self.images, *samples().values()])[0]
+                settings = one_picture(settings, record["prior_seed"], record["decoder_seed"])
+            except ValueError as error:
+                why_not = f"cannot restore: {error}".replace("that was not passed in images=[…]", "that is not in the gallery or the samples")
+            self.entries.append(Entry(image, settings, record["decoder_seed"], path, why_not))
             found += 1
         self._redraw()
         return found
@@ -80,13 +110,27 @@ class HistoryGallery:
 
     def _card(self, n: int) -> W.Widget:
         entry = self.entries[n]
-        thumb = W.Image(value=png_bytes(entry.image), format="png", width=THUMB)
-        restore = W.Button(description="restore", tooltip="put this picture's settings back in its panel", layout=W.Layout(width="70px"))
+        picture, zoom = enlarged(entry.image, THUMB)
+        size = f"{entry.image.width} × {entry.image.height}" + (f", shown {zoom}×" if zoom > 1 else "")
+        thumb = W.Image(value=png_bytes(picture), format="png", width=str(THUMB), layout=W.Layout(object_fit="contain"))
+        restore = W.Button(description="restore", layout=W.Layout(width="70px"))
+        restore.tooltip = entry.why_not or "put this picture's settings (its own seeds, one image) back in its panel"
         restore.disabled = entry.settings is None
         send = W.Button(description="→ i2i", tooltip="use as the start image of image→image", layout=W.Layout(width="70px"))
         restore.on_click(lambda _: self.restore(n))
         send.on_click(lambda _: self.send(n))
-        label = W.HTML(f"#{n + 1} · seed {entry.seed}")
-        card = W.VBox([thumb, label, W.HBox([restore, send])])
+        lines = [f"#{n + 1} · seed {entry.seed}", size]
+        if entry.settings is not None:
+            task, asked = describe(entry.settings)
+            lines += [task, textwrap.shorten(asked, PROMPT_CHARS, placeholder=" …")]
+        label = W.HTML("".join(f"<div style='{LINE}' title='{html.escape(line, quote=True)}'>{html.escape(line)}</div>" for line in lines))
+        label.layout = W.Layout(width=CARD)
+        label.add_class("kl-gallery-label")
+        parts = [thumb, label, W.HBox([restore, send])]
+        if entry.why_not:
+            note = W.HTML(f"<div style='color:#8a4b00;font-size:11px;line-height:1.2'>{html.escape(entry.why_not)}</div>", layout=W.Layout(width=CARD))
+            note.add_class("kl-gallery-why-not")
+            parts.append(note)
+        card = W.VBox(parts, layout=W.Layout(width=CARD, overflow="hidden"))
         card.add_class("kl-gallery-card")
         return card

@@ -16,10 +16,12 @@ import ipywidgets as W
 import PIL.Image
 
 from .. import knowledge
-from ..generate import image_to_image, interpolate, planned_size, text_to_image
+from ..errors import SettingsError
+from ..generate import image_to_image, interpolate, planned_size, start_image_size, text_to_image
 from ..kit import Kit
 from ..settings import ImageToImage, Interpolation, TextToImage, check
-from .controls import WIDE, ImageInput, SamplingControls, png_bytes, set_slider, slider
+from ..sizes import fit_size
+from .controls import INPUT_SIZE, MODEL_SIZE, WIDE, ImageInput, SamplingControls, png_bytes, set_slider, slider
 from .run_area import RunArea
 
 
@@ -50,6 +52,7 @@ class Panel:
     def generate(self) -> None:
         """Read the settings, check them, and start the task; any error is shown in the panel."""
         try:
+            self.check_inputs()
             self.sampling.seed.before_run()
             settings = self.settings()
             check(settings)  # a bad value is reported before anything runs
@@ -66,9 +69,18 @@ class Panel:
             lines = knowledge.notes(self.kit, settings, height, width, wait=False)  # never wait for a running generation
             self.kit.said.update(lines)  # shown here: a run need not print them again
             shown = "".join(f"<br><span class='kl-knowledge-note' style='color:#8a4b00'>{html.escape(line)}</span>" for line in lines)
-            self.size_note.value = f"renders {width} × {height} px{shown}"
+            why = self.size_reason(settings)
+            why = f": <span class='kl-size-reason'>{html.escape(why)}</span>" if why else ""
+            self.size_note.value = f"renders {width} × {height} px{why}{shown}"
         except Exception as error:
             self.size_note.value = f"<span style='color:#b00020'>{html.escape(str(error))}</span>"
+
+    def check_inputs(self) -> None:
+        """Raise ValueError, in the learner's words, for an input the panel still needs."""
+
+    def size_reason(self, settings) -> str:
+        """Why the run renders at the size the note gives, where the panel chose it (image→image)."""
+        return ""
 
     @property
     def widget(self) -> W.Widget:
@@ -129,13 +141,25 @@ class ImageToImagePanel(TextToImagePanel):
         return [self.image_input.box, self.prompt, self.negative_prompt, self.strength]
 
     def settings(self) -> ImageToImage:
-        return ImageToImage(
-            prompt=self.prompt.value,
-            negative_prompt=self.negative_prompt.value,
-            image=self.image_input.image,
-            strength=self.strength.value,
-            **self.sampling.values(),
-        )
+        values = self.sampling.values()
+        image = self.image_input.image
+        if self.sampling.size.dropdown.value == INPUT_SIZE and image is not None:
+            values["height"], values["width"] = fit_size(image, self.kit.size_multiple)
+        return ImageToImage(prompt=self.prompt.value, negative_prompt=self.negative_prompt.value, image=image, strength=self.strength.value, **values)
+
+    def check_inputs(self) -> None:
+        if self.image_input.image is None:
+            raise SettingsError("choose or upload a start image: upload a file, load a URL, or pick a sample or a gallery picture")
+
+    def size_reason(self, settings) -> str:
+        choice = self.sampling.size.dropdown.value
+        if settings.image is None:
+            return "" if isinstance(choice, tuple) else "choose or upload a start image"
+        if choice == MODEL_SIZE:
+            return start_image_size(self.kit, settings.image)[2]
+        if choice == INPUT_SIZE:
+            return f"the start image's {settings.image.width} × {settings.image.height}, moved to the nearest multiple of {self.kit.size_multiple}"
+        return ""
 
     def set_settings(self, s: ImageToImage) -> None:
         super().set_settings(s)
@@ -190,7 +214,7 @@ class InterpolationPanel(Panel):
             shown = W.Text(value=item, layout=W.Layout(width="300px"))
             shown.observe(lambda change, s=weight_slider: self._rename(s, change["new"]), names="value")
         else:
-            shown = W.Image(value=png_bytes(item), format="png", width="64")
+            shown = W.Image(value=png_bytes(item), format="png", width="64", layout=W.Layout(align_self="center", object_fit="contain"))
         remove = W.Button(description="✕", layout=W.Layout(width="40px"))
         row = W.HBox([W.Label("text" if isinstance(item, str) else "image", layout=W.Layout(width="40px")), shown, weight_slider, remove])
         remove.on_click(lambda _, r=row: self.remove_item(r))

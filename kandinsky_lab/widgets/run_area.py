@@ -2,7 +2,11 @@
 
 `RunArea.start(kit, settings, task)` runs `task(kit, settings, on_step=…, stop=…)` on a worker thread
 (runner.py) and shows what happens. Every error — a bad setting when Generate is pressed, or an
-exception inside the model — ends up in the status line, with the traceback in the log below it.
+exception inside the model — ends up in the status line, with the traceback in the log below it,
+and clears what an earlier run left (result, preview, progress), so nothing old looks like its outcome.
+
+The live preview is labelled as one, shown at the size and shape the result will have, in the
+model's colours (steps.preview_colors), and gives way to the result when the run ends.
 """
 
 import html
@@ -10,9 +14,10 @@ import time
 from collections.abc import Callable
 
 import ipywidgets as W
+import PIL.Image
 
-from ..grids import image_grid
-from ..steps import Previews, StepEvent
+from ..grids import enlargement, image_grid
+from ..steps import Previews, StepEvent, preview_colors
 from .controls import png_bytes
 from .runner import Runner
 
@@ -30,50 +35,69 @@ class RunArea:
         self.prior_progress = W.IntProgress(value=0, min=0, max=1, description="prior")
         self.decoder_progress = W.IntProgress(value=0, min=0, max=1, description="decoder")
         self.status = W.HTML("ready")
-        self.preview = W.Image(format="png", width="192", layout=W.Layout(display="none"))  # shown once set
-        self.result_image = W.Image(format="png", layout=W.Layout(display="none"))
+        # Shown at their own pixel size (never stretched by the box around them); hidden until set.
+        self.preview = W.Image(format="png", layout=W.Layout(align_self="flex-start", object_fit="contain"))
+        self.preview_label = W.HTML()
+        self.preview_box = W.VBox([self.preview_label, self.preview], layout=W.Layout(display="none", align_items="flex-start"))
+        self.result_image = W.Image(format="png", layout=W.Layout(display="none", align_self="flex-start", object_fit="contain"))
         self.log = W.Output()
         self.last_result = None
         self.stop_button.on_click(lambda _: self.runner.stop.set())
-        for name in ("generate_button", "stop_button", "status", "preview", "result_image", "prior_progress", "decoder_progress"):
+        for name in ("generate_button", "stop_button", "status", "preview", "preview_label", "result_image", "prior_progress", "decoder_progress"):
             getattr(self, name).add_class(f"kl-{name.replace('_', '-')}")
         self.box = W.VBox(
             [
                 W.HBox([self.generate_button, self.stop_button, self.decode_previews]),
                 W.HBox([self.prior_progress, self.decoder_progress]),
                 self.status,
-                W.HBox([self.preview, self.result_image]),
+                self.preview_box,
+                self.result_image,
                 self.log,
             ]
         )
 
     def show_error(self, error: Exception, details: str | None = None) -> None:
+        self.clear()
         self.status.value = f"<span style='color:#b00020'><b>Error:</b> {html.escape(str(error))}</span>"
         if details:
             self.log.append_stderr(details)
+
+    def clear(self) -> None:
+        """Hide the last result and preview and empty the progress bars (before a run, and on an error)."""
+        self.preview_box.layout.display = self.result_image.layout.display = "none"
+        self.prior_progress.value = self.decoder_progress.value = 0
+        self.prior_progress.description, self.decoder_progress.description = "prior", "decoder"
 
     def start(self, kit, settings, task: Callable) -> None:
         if self.runner.busy:
             raise RuntimeError("a generation is already running: press Stop or wait for it")
         self.log.clear_output()
+        self.clear()
         self.generate_button.disabled, self.stop_button.disabled = True, False
-        self.prior_progress.value = self.decoder_progress.value = 0
         self.status.value = "running…"
-        movq = kit.decoder.movq if self.decode_previews.value else None
-        previews = Previews(self._show_preview, every=PREVIEW_EVERY, movq=movq)
+        decode = self.decode_previews.value
+        factor = 1 if decode else 2 ** (len(kit.decoder.movq.config.block_out_channels) - 1)  # latent pixel → picture pixels
+        show = lambda images, event: self._show_preview(images, event, factor)
         started = time.perf_counter()
+        previews = None
 
         def on_step(event: StepEvent) -> None:
+            nonlocal previews
             bar = self.prior_progress if event.stage == "prior" else self.decoder_progress
             bar.max, bar.value = event.total, event.step
             bar.description = event.stage if event.batches == 1 else f"{event.stage} {event.batch}/{event.batches}"
-            previews(event)
+            if previews is None and event.stage == "decoder":  # on the worker thread: the colour fit runs once per Kit
+                colors = None if decode else preview_colors(kit)
+                previews = Previews(show, every=PREVIEW_EVERY, movq=kit.decoder.movq if decode else None, colors=colors)
+            if previews is not None:
+                previews(event)
 
         def work(stop):
             return task(kit, settings, on_step=on_step, stop=stop, batch_size=1, save_to=self.output_dir)
 
         def done(result):
             self.last_result = result
+            self.preview_box.layout.display = "none"  # the result takes its place
             took = time.perf_counter() - started
             if result.images:
                 labels = [f"seed {s}" for s in result.decoder_seeds[: len(result.images)]]
@@ -93,9 +117,19 @@ class RunArea:
 
         self.runner.start(work, done, self.show_error, finish)
 
-    def _show_preview(self, images, event: StepEvent) -> None:
-        self.preview.value = png_bytes(images[0])
-        self.preview.layout.display = None
+    def _show_preview(self, images, event: StepEvent, factor: int) -> None:
+        """The first image's preview at the size the result will be shown (image_grid's enlargement), labelled."""
+        width, height = images[0].width * factor, images[0].height * factor
+        zoom = enlargement(width, height)
+        image = images[0].resize((width * zoom, height * zoom), PIL.Image.Resampling.BICUBIC)
+        self.preview.value = png_bytes(image)
+        how = "decoded by MoVQ" if factor == 1 else f"from the {images[0].width} × {images[0].height} latents, approximate colours"
+        shown = f", shown {zoom}× larger" if zoom > 1 else ""
+        batch = f", image batch {event.batch}/{event.batches}" if event.batches > 1 else ""
+        self.preview_label.value = (
+            f"<i>preview</i> · decoder step {event.step}/{event.total}{batch} · {how} · {width} × {height} px{shown}"
+        )
+        self.preview_box.layout.display = None
 
     def wait(self, timeout: float | None = 60) -> bool:
         return self.runner.wait(timeout)
