@@ -67,6 +67,8 @@ def label(name: str, value) -> str:
         text = f"image {value.width}x{value.height}"
     elif isinstance(value, (tuple, list)):
         text = "(" + ", ".join(label("", v) for v in value) + ")"
+    elif value == "":
+        text = "(none)"  # an empty negative prompt: a bare "negative_prompt=" reads like a cut label
     else:
         text = str(value)
     return f"{name}={text}" if name else text

@@ -138,3 +138,9 @@ def test_long_labels_show_what_differs_and_small_pictures_are_enlarged():
     assert enlargement(64, 32) == 4 and enlargement(768, 768) == 1
     grid = kl.image_grid([[tiny]], row_labels=prompts[:1])
     assert grid.height > 4 * 32  # the 32-pixel-high picture is shown 4× larger, under a title saying so
+
+
+def test_an_empty_text_is_labelled_as_none_not_left_blank():
+    """Notebook 01's seed grid had a row labelled "negative_prompt=", which reads like a cut label."""
+    assert kl.sweeps.label("negative_prompt", "") == "negative_prompt=(none)"
+    assert kl.sweeps.label("negative_prompt", "a small star").endswith("=a small star")
