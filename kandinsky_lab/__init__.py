@@ -14,7 +14,7 @@ from .embeddings import Embeddings, clip_input, clip_view, image_embedding, prom
 from .errors import CallbackError, FileFormatError, GPUOutOfMemory, ImageError, KitError, SaveError, SettingsError, SourceError, WrongType
 from .generate import Result, image_to_image, interpolate, interpolation_embeddings, planned_size, run, text_to_image
 from .grids import image_grid, image_row
-from .inside import denoising_steps, denoising_strip, final_picture, latent_channels, similarity
+from .inside import denoising_steps, denoising_strip, final_picture, guidance_grid, latent_channels, similarity
 from .kit import Kit
 from .loading import HUB_MODEL, default_source, load
 from .metadata import load_settings, read_record, regenerate, save_image

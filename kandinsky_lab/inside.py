@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .embeddings import Embeddings
-from .errors import SettingsError, expect_list, expect_tensor, expect_whole, wrong_type
+from .errors import SettingsError, expect_list, expect_tensor, expect_whole, is_real, plain_number, wrong_type
 from .grids import image_grid
 from .images import to_rgb
 from .kit import Kit, expect_kit
@@ -70,7 +70,7 @@ def denoising_steps(
     return record
 
 
-def denoising_strip(kit: Kit, record: list[DenoisingStep], every: int = 5) -> PIL.Image.Image:
+def denoising_strip(kit: Kit, record: list[DenoisingStep], every: int = 5, title: str = "denoising, step by step") -> PIL.Image.Image:
     """A two-row grid: the noisy latents (top) and the predicted clean picture (bottom) every few steps."""
     expect_kit(kit)
     record, every = expect_record(record), expect_whole(every, "every", 1, 10_000)
@@ -81,7 +81,28 @@ def denoising_strip(kit: Kit, record: list[DenoisingStep], every: int = 5) -> PI
         [noisy, clean],
         row_labels=["latents", "predicted"],
         col_labels=[f"step {s.step}" for s in chosen],
-        title="denoising, step by step",
+        title=str(title),
+    )
+
+
+def guidance_grid(
+    kit: Kit, embeddings: Embeddings, height: int, width: int, steps: int = 25, scales=(1.0, 4.0, 10.0), every: int = 5, seed: int = 0
+) -> PIL.Image.Image:
+    """One row per guidance scale: the predicted clean picture every few steps, the same noise in every row."""
+    scales = [plain_number(g) for g in expect_list(scales, "scales")]
+    if not scales or not all(is_real(g) and 0 <= g <= 100 for g in scales):
+        raise SettingsError(f"scales must be numbers from 0 to 100, got {scales!r}")
+    every = expect_whole(every, "every", 1, 10_000)
+    rows = []
+    for g in scales:
+        record = denoising_steps(kit, embeddings, height, width, steps=steps, guidance_scale=g, seed=seed)
+        chosen = [s for s in record if s.step % every == 0 or s.step in (1, len(record))]
+        rows.append([decoded_preview(kit.decoder.movq, s.predicted)[0] for s in chosen])
+    return image_grid(
+        rows,
+        row_labels=[f"guidance {g:g}" + (" (off)" if g <= 1 else "") for g in scales],
+        col_labels=[f"step {s.step}" for s in chosen],
+        title="the predicted picture at each guidance",
     )
 
 
@@ -108,7 +129,8 @@ def similarity(embeddings: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def latent_channels(kit: Kit, image: PIL.Image.Image) -> PIL.Image.Image:
-    """Encode a picture with MoVQ and show each latent channel as a grey picture, in one row."""
+    """Encode a picture with MoVQ and show it, then each latent channel as a grey picture, in one row
+    (the channels are enlarged to the picture's size: the title says how small they really are)."""
     expect_kit(kit)
     pixels = kit.img2img.image_processor.preprocess(to_rgb(image, "image")[0])  # (1, 3, H, W) in [-1, 1]
     latents = kit.decoder.movq.encode(pixels.to(kit.execution_device, kit.decoder.movq.dtype)).latents[0].float().cpu()
@@ -116,4 +138,10 @@ def latent_channels(kit: Kit, image: PIL.Image.Image) -> PIL.Image.Image:
     for channel in latents:  # (h, w)
         scaled = (channel - channel.min()) / (channel.max() - channel.min()).clamp_min(1e-8)
         cells.append(PIL.Image.fromarray((scaled * 255).round().byte().numpy(), mode="L").convert("RGB"))
-    return image_grid([cells], col_labels=[f"channel {c}" for c in range(len(cells))], title=f"MoVQ latents {tuple(latents.shape)}")
+    rgb = to_rgb(image, "image")[0]
+    channels, h, w = latents.shape
+    return image_grid(
+        [[rgb, *cells]],
+        col_labels=[f"picture {rgb.width} × {rgb.height}", *[f"channel {c}" for c in range(channels)]],
+        title=f"MoVQ: a {rgb.width} × {rgb.height} picture → {channels} channels of {w} × {h}, each shown enlarged",
+    )

@@ -139,9 +139,10 @@ def test_lab_image_to_image_with_an_uploaded_file(panels_page, tmp_path):
     expect(panel.locator(".kl-image-note")).to_contain_text("uploaded upload.png", timeout=20_000)
     set_slider(panel, ".kl-steps", 20)
     panel.locator(".kl-generate-button").click()
-    expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s), 96 × 64", timeout=RUN_S)
+    expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s), 64 × 64", timeout=RUN_S)  # nano's own size
+    expect(panel.locator(".kl-status")).to_contain_text("resized the image from 96x64 to 64x64")
     shown = read_image(panel, ".kl-result-image")
-    assert shown is not None and shown["width"] == 2 * 96 + 8 and shown["colours"] > 50
+    assert shown is not None and shown["width"] == 2 * 64 + 8 and shown["colours"] > 50, shown  # shown 2× larger
 
 
 def test_lab_interpolation_with_a_text_and_an_image_item(panels_page):

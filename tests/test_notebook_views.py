@@ -35,3 +35,16 @@ def test_the_strength_sweep_of_notebook_02_shows_pictures_that_differ():
     cells = run_until(NOTEBOOKS[2], "strengths.grid", then=check)
     weakest_vs_strongest = eval(cells[-1].outputs[0]["text"])
     assert min(weakest_vs_strongest) > 30, weakest_vs_strongest  # mean change per channel out of 255
+
+
+def test_notebook_04_prints_numbers_in_lines_that_do_not_wrap():
+    """JupyterLab breaks an output line anywhere once it is wider than the page, numbers included."""
+    cells = run_until(NOTEBOOKS[4], "change per step")
+    lines = [line for o in cells[-1].outputs if o.get("name") == "stdout" for line in o["text"].splitlines()]
+    assert len(lines) >= 3 and max(map(len, lines)) <= 100, lines
+
+
+def test_notebook_04_guidance_is_one_grid_with_a_row_per_scale_and_a_line_on_what_to_look_for():
+    nb = nbformat.read(NOTEBOOKS[4], as_version=4)
+    assert any("kl.guidance_grid(" in c.source for c in nb.cells if c.cell_type == "code")
+    assert any("What to look for" in c.source for c in nb.cells if c.cell_type == "markdown")

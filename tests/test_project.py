@@ -6,11 +6,13 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import tomllib
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,3 +169,16 @@ def test_app_command_serves_the_playground_with_voila(tmp_path):
         assert "from kandinsky_lab.widgets import Playground" not in page  # an app: the code is not shown
     finally:
         stop_group(proc)
+
+
+def test_the_readme_picture_is_made_by_its_script(tmp_path):
+    """docs/readme.png is the kit's own output on nano (scripts/readme_picture.py), not a hand-made image."""
+    import PIL.Image
+
+    assert "![" in (ROOT / "README.md").read_text() and "(docs/readme.png)" in (ROOT / "README.md").read_text()
+    out = tmp_path / "readme.png"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_picture.py"), "--out", str(out)], check=True, capture_output=True, timeout=300)
+    with PIL.Image.open(out) as made, PIL.Image.open(ROOT / "docs" / "readme.png") as shipped:
+        assert made.size == shipped.size and made.mode == shipped.mode
+        made_px, shipped_px = np.asarray(made, dtype=float), np.asarray(shipped, dtype=float)
+    assert np.abs(made_px - shipped_px).mean() < 8  # the same picture (torch versions differ by a little)

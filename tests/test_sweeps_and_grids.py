@@ -144,3 +144,10 @@ def test_an_empty_text_is_labelled_as_none_not_left_blank():
     """Notebook 01's seed grid had a row labelled "negative_prompt=", which reads like a cut label."""
     assert kl.sweeps.label("negative_prompt", "") == "negative_prompt=(none)"
     assert kl.sweeps.label("negative_prompt", "a small star").endswith("=a small star")
+
+
+def test_guidance_grid_has_a_row_per_scale_from_the_same_noise(kit):
+    result = kl.text_to_image(kit, kl.TextToImage(prompt="a red circle", prior_steps=2, steps=4))
+    grid = kl.guidance_grid(kit, result.embeddings, *result.size, steps=4, scales=(1.0, 4.0), every=2)
+    one = kl.guidance_grid(kit, result.embeddings, *result.size, steps=4, scales=(1.0,), every=2)
+    assert grid.height > one.height and grid.width == one.width  # a row per scale, the same columns
