@@ -8,6 +8,7 @@ error fails the test. `.ci/run` installs Chromium; elsewhere these tests are ski
 import os
 import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -163,13 +164,22 @@ def test_lab_interpolation_with_a_text_and_an_image_item(panels_page):
     assert shown is not None and shown["colours"] > 50
 
 
-def test_voila_playground_generates_and_fills_the_gallery(browser, tmp_path):
+@contextmanager
+def playground(browser, tmp_path):
+    """The Voila app in a page, its text→image panel ready: (page, panel); the server stops cleanly after."""
     server = start_voila(tmp_path, "05_playground.ipynb")
     try:
         page = new_page(browser, tmp_path)
         page.goto(server.url, timeout=120_000)
         panel = page.locator(".kl-panel-texttoimagepanel")
         expect(panel.locator(".kl-generate-button")).to_be_visible(timeout=120_000)
+        yield page, panel
+    finally:
+        assert server.stop() == [], "processes left running after Voila stopped"
+
+
+def test_voila_playground_generates_and_fills_the_gallery(browser, tmp_path):
+    with playground(browser, tmp_path) as (page, panel):
         assert "import kandinsky_lab" not in page.locator("body").inner_text()  # an app: no code shown
         set_slider(panel, ".kl-steps", 10)
         panel.locator(".kl-generate-button").click()
@@ -177,8 +187,6 @@ def test_voila_playground_generates_and_fills_the_gallery(browser, tmp_path):
         expect(page.locator(".kl-gallery-card")).to_have_count(1)
         assert read_image(page, ".kl-gallery-card")["colours"] > 50
         finish(page, "voila")
-    finally:
-        assert server.stop() == [], "processes left running after Voila stopped"
 
 
 SHAPE_JS = """(el) => {
@@ -190,12 +198,7 @@ SHAPE_JS = """(el) => {
 
 def test_voila_preview_and_result_keep_their_shape(browser, tmp_path):
     """Only a browser lays the pictures out: a landscape preview and result must not be shown stretched."""
-    server = start_voila(tmp_path, "05_playground.ipynb")
-    try:
-        page = new_page(browser, tmp_path)
-        page.goto(server.url, timeout=120_000)
-        panel = page.locator(".kl-panel-texttoimagepanel")
-        expect(panel.locator(".kl-generate-button")).to_be_visible(timeout=120_000)
+    with playground(browser, tmp_path) as (page, panel):
         panel.locator(".kl-size select").select_option(label="80 × 48 (5:3)")
         set_slider(panel, ".kl-steps", 150)
         panel.locator(".kl-generate-button").click()
@@ -208,5 +211,3 @@ def test_voila_preview_and_result_keep_their_shape(browser, tmp_path):
         result = panel.locator("img.kl-result-image").evaluate(SHAPE_JS)
         assert abs(result["shown"] - result["natural"]) < 0.02, result
         finish(page, "voila-shapes")
-    finally:
-        assert server.stop() == [], "processes left running after Voila stopped"
