@@ -28,7 +28,7 @@ lab: env
 	bash scripts/lab.sh $(PY) $(LAB_PORT)
 
 app: env
-	cd notebooks && ../$(PY) -m voila 05_playground.ipynb --Voila.ip=127.0.0.1 --port=$(APP_PORT) $(if $(LAB_NO_BROWSER),--no-browser)
+	cd notebooks && JUPYTER_PATH=$(CURDIR)/app ../$(PY) -m voila 05_playground.ipynb --template=kandinsky-lab --Voila.ip=127.0.0.1 --port=$(APP_PORT) $(if $(LAB_NO_BROWSER),--no-browser)
 
 test: env
 	$(PY) -m pytest --nbval-lax -p no:cacheprovider

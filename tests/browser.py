@@ -120,9 +120,10 @@ def start_lab(tmp: Path, notebooks: list[str]) -> Server:
 
 def start_voila(tmp: Path, notebook: str) -> Server:
     env, port = workspace(tmp, [notebook]), free_port()
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(ROOT / "app"), env.get("JUPYTER_PATH")]))  # as `make app`
     args = [
         sys.executable, "-m", "voila", str(tmp / "nb" / notebook), "--no-browser", f"--port={port}",
-        "--Voila.ip=127.0.0.1", f"--Voila.root_dir={tmp / 'nb'}",
+        "--Voila.ip=127.0.0.1", f"--Voila.root_dir={tmp / 'nb'}", "--template=kandinsky-lab",
     ]  # fmt: skip
     return Server(args, tmp / "nb", env, port, "/")
 

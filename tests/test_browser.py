@@ -170,7 +170,10 @@ def playground(browser, tmp_path):
     server = start_voila(tmp_path, "05_playground.ipynb")
     try:
         page = new_page(browser, tmp_path)
+        page.requests = []
+        page.on("request", lambda request: page.requests.append(request.url))
         page.goto(server.url, timeout=120_000)
+        page.server_url = server.url
         panel = page.locator(".kl-panel-texttoimagepanel")
         expect(panel.locator(".kl-generate-button")).to_be_visible(timeout=120_000)
         yield page, panel
@@ -186,6 +189,10 @@ def test_voila_playground_generates_and_fills_the_gallery(browser, tmp_path):
         expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
         expect(page.locator(".kl-gallery-card")).to_have_count(1)
         assert read_image(page, ".kl-gallery-card")["colours"] > 50
+        outside = [url for url in page.requests if not url.startswith((page.server_url.rstrip("/"), "data:", "blob:"))]
+        assert page.requests and outside == [], outside  # the app asks nothing of the internet (Voila's lab template asked a CDN)
+        icon = page.locator(".kl-generate-button i.fa-play").first  # Font Awesome from Voila's own bundle
+        assert icon.evaluate("(el) => getComputedStyle(el, '::before').content") not in ("none", "normal", '""')
         finish(page, "voila")
 
 
