@@ -1,7 +1,7 @@
 # kandinsky-lab: the commands the README documents.
 #   make lab    - create .venv if missing, open JupyterLab on notebooks/ (offline model on CPU)
 #   make test   - create .venv if missing, run the whole test suite (unit tests + notebooks)
-#   make app    - create .venv if missing, serve the playground as a web app with Voila (no code shown)
+#   make app    - create .venv if missing, serve the playground as a web app with Voila (app/playground.ipynb)
 #   make bench  - create .venv if missing, write benchmarks/results.md
 #   make test-lowest - the unit tests and a notebook on the lowest versions pyproject.toml declares (.venv-lowest)
 SHELL := /bin/bash
@@ -11,6 +11,8 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 LAB_PORT ?= 8888
 APP_PORT ?= 8866
+# a closed page's kernel (and its model copy) is shut down after this many idle seconds
+APP_CULL_S ?= 600
 
 .PHONY: env lab app test test-lowest bench
 env: $(VENV)/.ready
@@ -28,7 +30,9 @@ lab: env
 	bash scripts/lab.sh $(PY) $(LAB_PORT)
 
 app: env
-	cd notebooks && JUPYTER_PATH=$(CURDIR)/app ../$(PY) -m voila 05_playground.ipynb --template=kandinsky-lab --Voila.ip=127.0.0.1 --port=$(APP_PORT) $(if $(LAB_NO_BROWSER),--no-browser)
+	cd app && JUPYTER_PATH=$(CURDIR)/app ../$(PY) -m voila playground.ipynb --template=kandinsky-lab \
+		--MappingKernelManager.cull_idle_timeout=$(APP_CULL_S) --MappingKernelManager.cull_interval=60 \
+		--Voila.ip=127.0.0.1 --port=$(APP_PORT) $(if $(LAB_NO_BROWSER),--no-browser)
 
 test: env
 	$(PY) -m pytest --nbval-lax -p no:cacheprovider

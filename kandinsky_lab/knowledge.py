@@ -197,3 +197,20 @@ def notes(kit, settings: Sampling, height: int | None = None, width: int | None 
     try_size = f"height=width={side}" if problems[-1].startswith(f"{width} × {height}") else ""
     suggestion = " at ".join(part for part in (try_prompt, try_size) if part)
     return ["; ".join(problems), f"{name} draws {'shapes' if kit.source == 'nano' else 'what it was trained on'}: try {suggestion}"]
+
+
+def what_it_draws(kit) -> str:
+    """One line for a visitor: what this model draws (from the words it was trained on) and a prompt to try."""
+    if kit.vocabulary is None or kit.trained_size is None:
+        return f'Kandinsky 2.2 draws what you describe. Try "{kit.example_prompts[0]}".'
+    from .world import COLORS, SHAPES  # the shapes world nano is trained on
+
+    shapes = [s for s in SHAPES if s in kit.vocabulary]
+    colors = [c for c in COLORS if c in kit.vocabulary]
+    name = kit.source if kit.source == "nano" else "This model"
+    return (
+        f"{name} is a miniature Kandinsky 2.2: it draws one {', '.join(shapes[:-1])} or {shapes[-1]} in {len(colors)} colours "
+        f'on a {kit.trained_size} × {kit.trained_size} picture. Try "{kit.example_prompts[0]}".'
+        if shapes and colors
+        else f'{name} knows only the words it was trained on. Try "{kit.example_prompts[0]}".'
+    )

@@ -47,8 +47,8 @@ def free_port() -> int:
 def workspace(tmp: Path, notebooks: list[str]) -> dict:
     """Copy notebooks into tmp/nb and make isolated Jupyter folders; returns the environment to use."""
     (tmp / "nb").mkdir(parents=True)
-    for name in notebooks:
-        shutil.copy(ROOT / "notebooks" / name, tmp / "nb" / name)
+    for name in notebooks:  # "NN_name.ipynb" from notebooks/, or a path from the repository root (the app)
+        shutil.copy(ROOT / name if "/" in name else ROOT / "notebooks" / name, tmp / "nb" / Path(name).name)
     (tmp / "config" / "labconfig").mkdir(parents=True)
     (tmp / "config" / "labconfig" / "page_config.json").write_text(json.dumps(PAGE_CONFIG))
     return {
@@ -118,14 +118,25 @@ def start_lab(tmp: Path, notebooks: list[str]) -> Server:
     return Server(args, tmp, env, port, f"/api/status?token={TOKEN}")
 
 
-def start_voila(tmp: Path, notebook: str) -> Server:
+def start_voila(tmp: Path, notebook: str = "app/playground.ipynb", cull_s: int = 600) -> Server:
+    """Voila as `make app` runs it (its template, idle kernels culled after `cull_s`), on a copy of `notebook`."""
     env, port = workspace(tmp, [notebook]), free_port()
-    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(ROOT / "app"), env.get("JUPYTER_PATH")]))  # as `make app`
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(ROOT / "app"), env.get("JUPYTER_PATH")]))
     args = [
-        sys.executable, "-m", "voila", str(tmp / "nb" / notebook), "--no-browser", f"--port={port}",
+        sys.executable, "-m", "voila", str(tmp / "nb" / Path(notebook).name), "--no-browser", f"--port={port}",
         "--Voila.ip=127.0.0.1", f"--Voila.root_dir={tmp / 'nb'}", "--template=kandinsky-lab",
+        f"--MappingKernelManager.cull_idle_timeout={cull_s}", f"--MappingKernelManager.cull_interval={min(60, max(1, cull_s // 2))}",
     ]  # fmt: skip
     return Server(args, tmp / "nb", env, port, "/")
+
+
+def kernels(server: Server) -> int:
+    """How many kernels the server runs now (one per open app page until culled)."""
+    try:
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    return sum(1 for c in children if "ipykernel_launcher" in " ".join(c.cmdline()))
 
 
 IMAGE_JS = """(el) => {

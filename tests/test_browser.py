@@ -15,7 +15,7 @@ import nbformat
 import PIL.Image
 import pytest
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, read_image, start_lab, start_voila
+from .browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, kernels, read_image, start_lab, start_voila
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -165,9 +165,10 @@ def test_lab_interpolation_with_a_text_and_an_image_item(panels_page):
 
 
 @contextmanager
-def playground(browser, tmp_path):
-    """The Voila app in a page, its text→image panel ready: (page, panel); the server stops cleanly after."""
-    server = start_voila(tmp_path, "05_playground.ipynb")
+def playground(browser, tmp_path, server=None):
+    """The Voila app in a page, its text→image panel ready: (page, panel); a server of its own stops cleanly after."""
+    own = server is None
+    server = server or start_voila(tmp_path)
     try:
         page = new_page(browser, tmp_path)
         page.requests = []
@@ -178,12 +179,18 @@ def playground(browser, tmp_path):
         expect(panel.locator(".kl-generate-button")).to_be_visible(timeout=120_000)
         yield page, panel
     finally:
-        assert server.stop() == [], "processes left running after Voila stopped"
+        if own:
+            assert server.stop() == [], "processes left running after Voila stopped"
 
 
 def test_voila_playground_generates_and_fills_the_gallery(browser, tmp_path):
     with playground(browser, tmp_path) as (page, panel):
-        assert "import kandinsky_lab" not in page.locator("body").inner_text()  # an app: no code shown
+        text = page.locator("body").inner_text()
+        assert "Kandinsky 2.2 playground" in text and "nano is a miniature Kandinsky 2.2: it draws one circle" in text
+        for coder_text in ("import kandinsky_lab", "kl.load", "Every cell works", "Exercises", "Loading", "Kit("):
+            assert coder_text not in text, coder_text  # an app: a title, one line, the panels
+        box = panel.locator(".kl-generate-button").bounding_box()
+        assert box["y"] + box["height"] <= 1000  # Generate in the first screen (1400 × 1000), no scrolling
         set_slider(panel, ".kl-steps", 10)
         panel.locator(".kl-generate-button").click()
         expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
@@ -218,3 +225,30 @@ def test_voila_preview_and_result_keep_their_shape(browser, tmp_path):
         result = panel.locator("img.kl-result-image").evaluate(SHAPE_JS)
         assert abs(result["shown"] - result["natural"]) < 0.02, result
         finish(page, "voila-shapes")
+
+
+def test_voila_visitors_have_their_own_history_and_closed_pages_free_their_kernel(browser, tmp_path):
+    """Two visitors of one app: the second sees none of the first's pictures; a closed page's kernel is culled."""
+    server = start_voila(tmp_path, cull_s=4)
+    try:
+        with playground(browser, tmp_path, server) as (first, panel):
+            set_slider(panel, ".kl-steps", 5)
+            panel.locator(".kl-generate-button").click()
+            expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
+            expect(first.locator(".kl-gallery-card")).to_have_count(1)
+            other = browser.new_context(viewport={"width": 1400, "height": 1000})  # another visitor: a browser of their own
+            try:
+                second = other.new_page()
+                second.goto(server.url, timeout=120_000)
+                expect(second.locator(".kl-generate-button").first).to_be_visible(timeout=120_000)
+                assert second.locator(".kl-gallery-card").count() == 0  # nothing of the first visitor's
+                assert kernels(server) == 2
+            finally:
+                other.close()
+            first.close()
+        deadline = time.monotonic() + 60
+        while kernels(server) > 0 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert kernels(server) == 0  # both pages closed: their kernels (and model copies) are gone
+    finally:
+        assert server.stop() == [], "processes left running after Voila stopped"

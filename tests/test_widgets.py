@@ -360,3 +360,20 @@ def test_widget_tests_pass_with_colabs_ipywidgets_7():
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)), "-k", "not ipywidgets_7"]
     out = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_each_app_visitor_gets_a_folder_and_a_gallery_of_their_own(tmp_path):
+    """make app serves app/playground.ipynb: every page load (a kernel) calls visitor_app anew."""
+    from kandinsky_lab.widgets import visitor_app
+
+    nano = kl.load("nano")
+    first = visitor_app(nano, tmp_path)
+    assert "nano is a miniature Kandinsky 2.2: it draws one circle, square, triangle or star" in first.children[0].value
+    panel = first.playground.text_to_image
+    panel.sampling.steps.value, panel.sampling.prior_steps.value = 2, 2
+    panel.run.generate_button.click()
+    assert panel.run.wait(60) and panel.run.status.value.startswith("done")
+    assert len(list(first.output_dir.glob("*.png"))) == 1 and len(first.playground.gallery.images) == 1
+    second = visitor_app(nano, tmp_path)  # a visitor arriving after the first made a picture
+    assert second.output_dir != first.output_dir and second.output_dir.parent == tmp_path
+    assert second.playground.gallery.images == [] and not second.output_dir.exists()

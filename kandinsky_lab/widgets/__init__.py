@@ -6,7 +6,7 @@
 
 from .gallery import HistoryGallery
 from .panels import ImageToImagePanel, InterpolationPanel, Panel, TextToImagePanel
-from .playground import Playground
+from .playground import Playground, visitor_app
 from .runner import Runner
 
-__all__ = ["HistoryGallery", "ImageToImagePanel", "InterpolationPanel", "Panel", "Playground", "Runner", "TextToImagePanel"]
+__all__ = ["HistoryGallery", "ImageToImagePanel", "InterpolationPanel", "Panel", "Playground", "Runner", "TextToImagePanel", "visitor_app"]

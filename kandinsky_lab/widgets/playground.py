@@ -6,9 +6,11 @@ the start image of image→image. Every image input can also pick from the galle
 folder (after a kernel restart) shows them again.
 """
 
+import html
 import os
-
-import os
+import time
+import uuid
+from pathlib import Path
 
 import ipywidgets as W
 
@@ -55,3 +57,18 @@ class Playground:
         from IPython.display import display
 
         display(self.widget)
+
+
+def visitor_app(kit: Kit, output_root: str | os.PathLike = "outputs/visitors") -> W.Widget:
+    """The web app's page (app/playground.ipynb, served by `make app`): one line on what the model draws,
+    then the playground, saving into a folder of this visitor's own. Voila starts a kernel per page load,
+    so each visitor gets a new folder and a gallery that starts empty: nobody sees another's pictures."""
+    from ..knowledge import what_it_draws
+
+    folder = Path(output_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    header = W.HTML(f"<p class='kl-app-line'>{html.escape(what_it_draws(kit))}</p>")
+    playground = Playground(kit, output_dir=folder)
+    app = W.VBox([header, playground.widget])
+    app.add_class("kl-app")
+    app.output_dir, app.playground = folder, playground  # for tests and for code that drives the app
+    return app
