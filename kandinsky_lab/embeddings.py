@@ -100,12 +100,12 @@ def truncation_notes(kit: Kit, texts: list[str]) -> list[str]:
 def image_embedding(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
     """The CLIP image encoder's embedding of a picture, (1, D): resized and center-cropped as CLIP sees it."""
     expect_kit(kit)
-    to_rgb(image, "image")  # refuses what is not a usable picture
+    rgb = to_rgb(image, "image")[0]  # refuses what is not a usable picture; converted once, here
     digest = hashlib.sha256(image.tobytes()).hexdigest()
     key = ("image", digest, image.size, image.mode, kit.dtype)
     found = kit.recall(key)
     if found is None:
-        pixels = clip_input(kit, image).to(device=kit.execution_device, dtype=kit.prior.image_encoder.dtype)
+        pixels = clip_input(kit, rgb).to(device=kit.execution_device, dtype=kit.prior.image_encoder.dtype)
         found = kit.prior.image_encoder(pixels)["image_embeds"]
         kit.remember(key, found)
     return found

@@ -74,7 +74,7 @@ def denoising_strip(kit: Kit, record: list[DenoisingStep], every: int = 5, title
     """A two-row grid: the noisy latents (top) and the predicted clean picture (bottom) every few steps."""
     expect_kit(kit)
     record, every = expect_record(record), expect_whole(every, "every", 1, 10_000)
-    chosen = [s for s in record if s.step % every == 0 or s.step in (1, len(record))]
+    chosen = every_few(record, every)
     noisy = [latents_preview(s.latents)[0] for s in chosen]
     clean = [decoded_preview(kit.decoder.movq, s.predicted)[0] for s in chosen]
     return image_grid(
@@ -96,7 +96,7 @@ def guidance_grid(
     rows = []
     for g in scales:
         record = denoising_steps(kit, embeddings, height, width, steps=steps, guidance_scale=g, seed=seed)
-        chosen = [s for s in record if s.step % every == 0 or s.step in (1, len(record))]
+        chosen = every_few(record, every)
         rows.append([decoded_preview(kit.decoder.movq, s.predicted)[0] for s in chosen])
     return image_grid(
         rows,
@@ -110,6 +110,11 @@ def final_picture(kit: Kit, record: list[DenoisingStep]) -> PIL.Image.Image:
     """The last recorded step's latents through MoVQ: the picture the decoder made."""
     expect_kit(kit)
     return decoded_preview(kit.decoder.movq, expect_record(record)[-1].latents)[0]
+
+
+def every_few(record: list[DenoisingStep], every: int) -> list[DenoisingStep]:
+    """The steps a strip shows: the first, every `every`-th, and the last."""
+    return [s for s in record if s.step % every == 0 or s.step in (1, len(record))]
 
 
 def expect_record(record) -> list[DenoisingStep]:
