@@ -1,9 +1,10 @@
-"""The three tasks as functions of (kit, settings): text→image, image→image, interpolation.
+"""The tasks as functions of (kit, settings): text→image, image→image, inpainting, interpolation.
 
 Each one runs the same two stages:
 
     1. embeddings: prompt -> prior -> CLIP image embedding (or images -> CLIP image encoder, mixed)
     2. decoder:    embedding -> UNet denoising MoVQ latents -> MoVQ decoder -> pixels
+                   (inpainting: its own UNet, which also reads the picture's latents and the mask)
 
     >>> import kandinsky_lab as kl
     >>> kit = kl.load("tiny")
@@ -31,7 +32,7 @@ from pathlib import Path
 import PIL.Image
 import torch
 
-from . import knowledge, memory, mixing
+from . import extras, knowledge, masks, memory, mixing
 from .embeddings import Embeddings, image_embedding, prompt_embeddings, truncation_notes, zero_embedding
 from .errors import CallbackError, GPUOutOfMemory, SaveError, SettingsError, plain_number, wrong_type
 from .images import to_rgb
@@ -39,10 +40,12 @@ from .kit import Kit, expect_kit
 from .settings import (
     TASK_FUNCTIONS,
     ImageToImage,
+    Inpaint,
     Interpolation,
     Sampling,
     TextToImage,
     check_image_to_image,
+    check_inpaint,
     check_interpolation,
     check_text,
     expect_task,
@@ -112,6 +115,42 @@ def image_to_image(
     init, resized = resize_to(rgb, height, width)
     notes = announce(kit, settings) + [n for n in (converted, resized) if n] + truncation_notes(kit, knowledge.prompt_texts(settings))
     return _run(kit, settings, lambda: _prompt_embeds(kit, settings, on_step, stop), on_step, stop, batch_size, save_to, init, notes=notes)
+
+
+def inpaint(
+    kit: Kit,
+    settings: Inpaint,
+    *,
+    on_step: OnStep | None = None,
+    stop: StopSignal | None = None,
+    batch_size: int | None = None,
+    save_to: str | Path | None = None,
+) -> Result:
+    """Repaint the white part of `settings.mask` in `settings.image` as the prompt describes.
+
+    The decoder is the inpainting UNet (extras.py: loaded on the first call, sharing MoVQ and the
+    scheduler). It works on the latent grid, so the mask is first widened to whole latent cells (one cell
+    is `kit.latent_cell` pixels wide: 4 for nano, 8 for the real model): every painted pixel is
+    repainted, however thin the stroke. Outside the mask the picture comes back through MoVQ (slightly
+    changed); `keep_outside=True` pastes the original back there, blended over `feather` pixels.
+    With height/width None it renders at the size image→image would (`start_image_size`).
+    """
+    expect_kit(kit)
+    expect_task(settings, Inpaint)
+    check_inpaint(settings)
+    rgb, converted = to_rgb(settings.image, "image")
+    height, width = planned_size(kit, settings)
+    settings = dataclasses.replace(settings, height=height, width=width)
+    init, resized = resize_to(rgb, height, width)
+    wanted = masks.read(settings.mask, settings.image.size)  # checked: the image's size
+    if wanted.shape != (height, width):
+        wanted = masks.read(masks.to_image(wanted).resize((width, height), PIL.Image.Resampling.NEAREST))
+    cells = masks.latent_cells(wanted, kit.latent_cell)
+    paste = masks.feather(wanted, settings.feather) if settings.keep_outside else None
+    notes = announce(kit, settings) + [n for n in (converted, resized) if n] + truncation_notes(kit, knowledge.prompt_texts(settings))
+    extras.pipeline(kit, "inpaint")  # load the inpainting UNet now, so the memory check counts it
+    embed = lambda: _prompt_embeds(kit, settings, on_step, stop)  # noqa: E731
+    return _run(kit, settings, embed, on_step, stop, batch_size, save_to, init, notes=notes, inpaint_masks=(cells, paste))
 
 
 def interpolate(
@@ -184,7 +223,7 @@ def planned_size(kit: Kit, settings: Sampling, batch_size: int | None = None) ->
     (the size rule, or on CUDA a size that will not fit in the GPU's free memory)."""
     expect_kit(kit)
     task_class(settings)
-    if isinstance(settings, ImageToImage) and settings.image is not None and (settings.height is None or settings.width is None):
+    if isinstance(settings, (ImageToImage, Inpaint)) and isinstance(settings.image, PIL.Image.Image) and (settings.height is None or settings.width is None):
         height, width, _ = start_image_size(kit, settings.image)
         settings = dataclasses.replace(settings, height=settings.height or height, width=settings.width or width)
     settings = _with_size(kit, settings)
@@ -214,7 +253,7 @@ def _with_size(kit: Kit, settings):
     return dataclasses.replace(settings, height=height, width=width)
 
 
-def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to, init_image=None, notes=()) -> Result:
+def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to, init_image=None, notes=(), inpaint_masks=None) -> Result:
     """Embeddings, then the decoder batch by batch; a stop keeps the finished batches."""
     batch_size = plain_number(batch_size)
     if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)):
@@ -239,7 +278,7 @@ def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to
         try:
             result.embeddings = embed()
             stage = "decoder"
-            decode(kit, result, on_step, stop, init_image, save_to)
+            decode(kit, result, on_step, stop, init_image, save_to, inpaint_masks)
         except Interrupted as stopped:
             result.interrupted = str(stopped)
         except torch.cuda.OutOfMemoryError:
@@ -297,11 +336,14 @@ def _out_of_memory_advice(kit: Kit, result: Result, stage: str) -> str:
     )
 
 
-def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=None) -> None:
-    """Decoder stage: appends to `result.images` batch by batch (an interruption keeps what is done)."""
+def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=None, inpaint_masks=None) -> None:
+    """Decoder stage: appends to `result.images` batch by batch (an interruption keeps what is done).
+
+    With `inpaint_masks` = (mask on whole latent cells, soft paste-back mask or None), `init_image` is the
+    picture to repaint, through the inpainting pipeline (extras.py)."""
     s, emb, seeds, size = result.settings, result.embeddings, result.decoder_seeds, result.batch_size
     starts = range(0, len(seeds), size)
-    steps = int(s.steps * s.strength) if init_image is not None else s.steps
+    steps = int(s.steps * s.strength) if init_image is not None and inpaint_masks is None else s.steps
     with kit.sampler(s.sampler):
         for b, start in enumerate(starts):
             rows = emb.rows(start, start + size)
@@ -315,7 +357,13 @@ def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=Non
                 generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds[start : start + size]],
                 callback_on_step_end=pipeline_callback("decoder", steps, b + 1, len(starts), on_step, stop),
             )
-            if init_image is None:
+            if inpaint_masks is not None:
+                cells, paste = inpaint_masks
+                # one picture and mask per row: diffusers' inpainting pipeline pairs them with the rows itself
+                images = extras.pipeline(kit, "inpaint")(image=[init_image] * len(rows), mask_image=[cells] * len(rows), **kwargs).images
+                if paste is not None:
+                    images = [PIL.Image.composite(picture, init_image, paste) for picture in images]
+            elif init_image is None:
                 images = kit.decoder(**kwargs).images
             else:
                 # init_image already has the exact size. height/width=None keeps it: diffusers' img2img (0.34 and
@@ -337,6 +385,6 @@ def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=Non
 
 
 def run(kit: Kit, settings: Sampling, **options) -> Result:
-    """The task that `settings` describes: text_to_image, image_to_image or interpolate."""
-    tasks = {"image_to_image": image_to_image, "text_to_image": text_to_image, "interpolate": interpolate}
+    """The task that `settings` describes: text_to_image, image_to_image, inpaint or interpolate."""
+    tasks = {"image_to_image": image_to_image, "inpaint": inpaint, "text_to_image": text_to_image, "interpolate": interpolate}
     return tasks[TASK_FUNCTIONS[task_class(settings)]](kit, settings, **options)

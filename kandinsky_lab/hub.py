@@ -55,10 +55,12 @@ def _weights(names: list[str], suffix: str) -> list[str]:
     return chosen
 
 
-def plan(repo_id: str, sizes: dict[str, int], model_index: dict) -> Plan:
-    """The files of `repo_id` (path → bytes) that loading its pipeline (described by `model_index`) reads."""
+def plan(repo_id: str, sizes: dict[str, int], model_index: dict, only: tuple[str, ...] | None = None) -> Plan:
+    """The files of `repo_id` (path → bytes) that loading its pipeline (described by `model_index`) reads;
+    with `only`, just those components (e.g. ("unet",) from the inpainting repository, whose MoVQ the kit has)."""
     files, pickled = ["model_index.json"], []
     components = [k for k, v in model_index.items() if not k.startswith("_") and isinstance(v, list) and v[0] is not None]
+    components = [k for k in components if only is None or k in only]
     for component in components:
         inside = [name for name in sizes if name.startswith(component + "/") and name.count("/") == 1]
         if not inside:  # e.g. a download stopped before this folder arrived
@@ -78,7 +80,7 @@ def plan(repo_id: str, sizes: dict[str, int], model_index: dict) -> Plan:
     return Plan(repo_id, files, sum(sizes[n] for n in files), pickled, sum(sizes.values()))
 
 
-def cached_plan(repo_id: str) -> Plan | None:
+def cached_plan(repo_id: str, only: tuple[str, ...] | None = None) -> Plan | None:
     """The plan for the copy of `repo_id` in the local hub cache, or None when it is not (completely) there."""
     from huggingface_hub import try_to_load_from_cache
 
@@ -88,26 +90,26 @@ def cached_plan(repo_id: str) -> Plan | None:
     snapshot = Path(index).parent
     sizes = {p.relative_to(snapshot).as_posix(): p.stat().st_size for p in snapshot.rglob("*") if p.is_file()}
     try:
-        return plan(repo_id, sizes, json.loads(Path(index).read_text()))
+        return plan(repo_id, sizes, json.loads(Path(index).read_text()), only)
     except (FileNotFoundError, ValueError):
         return None  # an interrupted download: fetch what is missing
 
 
-def remote_plan(repo_id: str) -> Plan:
+def remote_plan(repo_id: str, only: tuple[str, ...] | None = None) -> Plan:
     """The plan from the hub's file list (sizes included) and the repository's model_index.json."""
     from huggingface_hub import HfApi, hf_hub_download
 
     info = HfApi().model_info(repo_id, files_metadata=True)
     sizes = {s.rfilename: s.size or 0 for s in info.siblings}
     index = json.loads(Path(hf_hub_download(repo_id, "model_index.json")).read_text())
-    return plan(repo_id, sizes, index)
+    return plan(repo_id, sizes, index, only)
 
 
-def download(repo_id: str, log=print) -> Plan:
+def download(repo_id: str, log=print, only: tuple[str, ...] | None = None) -> Plan:
     """Fetch what the kit loads from `repo_id` into the hub cache, saying how much before it starts."""
     from huggingface_hub import snapshot_download
 
-    fetch = remote_plan(repo_id)
+    fetch = remote_plan(repo_id, only)
     log(f"Downloading {fetch.summary()}")
     snapshot_download(repo_id, allow_patterns=fetch.files)
     return fetch

@@ -7,6 +7,8 @@ pipelines around the same objects:
     prior    KandinskyV22PriorPipeline   text/image encoders + PriorTransformer
     decoder  KandinskyV22Pipeline        UNet + MoVQ, text→image and interpolation
     img2img  KandinskyV22Img2ImgPipeline the *same* UNet, scheduler and MoVQ objects as `decoder`
+    extras   e.g. {"inpaint": KandinskyV22InpaintPipeline}: a task's own UNet, loaded on first use
+             (extras.py), around the decoder's scheduler and MoVQ
 
 It also remembers prior outputs (`prior_runs` counts real prior calls), so decoding the same
 prompt again with other decoder settings skips the prior. Get one with `kandinsky_lab.load()`.
@@ -58,6 +60,7 @@ class Kit:
     said: set = field(init=False, default_factory=set, repr=False)  # notes already printed or shown
     preview_colors: torch.Tensor | None = field(init=False, default=None, repr=False)  # steps.py's latent → RGB map
     _execution: torch.device | None = field(init=False, default=None, repr=False)  # see execution_device
+    extras: dict = field(init=False, default_factory=dict, repr=False)  # task -> pipeline with its own UNet (extras.py)
 
     def __post_init__(self):
         # Built from the decoder's own module objects: no second copy of any weight.
@@ -67,6 +70,11 @@ class Kit:
     @property
     def size_multiple(self) -> int:
         return size_multiple(self.decoder.movq.config.block_out_channels)
+
+    @property
+    def latent_cell(self) -> int:
+        """Pixels per latent pixel along a side: MoVQ's downscale factor (4 for nano, 8 for the real model)."""
+        return 2 ** (len(self.decoder.movq.config.block_out_channels) - 1)
 
     @property
     def example_prompts(self) -> tuple[str, str]:
@@ -89,11 +97,14 @@ class Kit:
         with self.lock:
             loaded = self.decoder.scheduler
             chosen = samplers.build(name, loaded)
-            self.decoder.scheduler = self.img2img.scheduler = chosen
+            pipelines = [self.decoder, self.img2img, *self.extras.values()]
+            for pipe in pipelines:
+                pipe.scheduler = chosen
             try:
                 yield chosen
             finally:
-                self.decoder.scheduler = self.img2img.scheduler = loaded
+                for pipe in pipelines:
+                    pipe.scheduler = loaded
 
     def remember(self, key, value) -> None:
         self.cache[key] = value
@@ -108,10 +119,15 @@ class Kit:
         return value
 
     def save(self, folder: str | Path) -> Path:
-        """Write `prior/` and `decoder/` as `save_pretrained` does (safetensors), loadable with `load(folder)`."""
+        """Write `prior/` and `decoder/` as `save_pretrained` does (safetensors), loadable with `load(folder)`;
+        a task UNet loaded so far (extras.py) goes to its own folder, e.g. `decoder-inpaint/unet/`."""
+        from .extras import TASKS
+
         folder = Path(folder)
         self.prior.save_pretrained(folder / "prior", safe_serialization=True)
         self.decoder.save_pretrained(folder / "decoder", safe_serialization=True)
+        for task, pipe in self.extras.items():
+            pipe.unet.save_pretrained(folder / TASKS[task][0] / "unet", safe_serialization=True)
         info = {"default_size": self.default_size, "saved_from": self.source}
         if self.vocabulary is not None:
             info |= {"vocabulary": sorted(self.vocabulary), "trained_size": self.trained_size}
@@ -121,10 +137,14 @@ class Kit:
     def shares_weights(self) -> bool:
         """True when every task's pipeline uses the very same parameter tensors."""
         same = lambda a, b: all(x is y for x, y in zip(a.parameters(), b.parameters(), strict=True))
-        return same(self.decoder.unet, self.img2img.unet) and same(self.decoder.movq, self.img2img.movq)
+        return (
+            same(self.decoder.unet, self.img2img.unet)
+            and all(same(self.decoder.movq, pipe.movq) for pipe in (self.img2img, *self.extras.values()))
+            and all(pipe.scheduler is self.decoder.scheduler for pipe in (self.img2img, *self.extras.values()))
+        )
 
     def parameter_count(self) -> dict[str, int]:
-        modules = {**self.prior.components, **self.decoder.components}
+        modules = {**self.prior.components, **self.decoder.components} | {f"{task}_unet": pipe.unet for task, pipe in self.extras.items()}
         return {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items() if isinstance(m, torch.nn.Module)}
 
     def __repr__(self) -> str:

@@ -41,6 +41,7 @@ from .tiny import build_tiny
 HUB_MODEL = "kandinsky-2-2"
 HUB_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
 HUB_DECODER = "kandinsky-community/kandinsky-2-2-decoder"
+HUB_SOURCES = (HUB_MODEL, HUB_PRIOR, HUB_DECODER)
 HUB_SIZE = 768  # the size the model card renders at
 NANO = "nano"
 NANO_FOLDER = Path(__file__).parent / "models" / "nano"
@@ -82,8 +83,8 @@ def load(
             prior.to(dtype=dtype)
             decoder.to(dtype=dtype)
         size = TINY_SIZE
-    elif source in (HUB_MODEL, HUB_PRIOR, HUB_DECODER):
-        options = _hub_options()
+    elif source in HUB_SOURCES:
+        options = _hub_ready(HUB_PRIOR, HUB_DECODER)
         prior, decoder = _from_pretrained(HUB_PRIOR, HUB_DECODER, dtype, **options)
         size = HUB_SIZE
     elif source == NANO or Path(source).is_dir():
@@ -158,23 +159,24 @@ def _hub_available() -> bool:
     return cached or (not _offline() and _reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), HUB_TIMEOUT_S))
 
 
-def _hub_options() -> dict:
-    """Options for loading the official repositories from the hub cache, downloading first what is missing.
+def _hub_ready(*repos: str, only: tuple[str, ...] | None = None) -> dict:
+    """Options for loading official repositories from the hub cache, downloading first what is missing
+    (with `only`, just those component folders: the inpainting repository's unet/).
 
     A cached copy that holds every file the kit loads is used as it is (`local_files_only`, no network),
     as a returning Colab user's is. Otherwise only those files are fetched (hub.py), size said first.
     """
-    plans = [hub.cached_plan(repo) for repo in (HUB_PRIOR, HUB_DECODER)]
+    plans = [hub.cached_plan(repo, only) for repo in repos]
     if not all(plans):
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
         if _offline() or not _reachable(endpoint, HUB_TIMEOUT_S):
             why = "HF_HUB_OFFLINE is set" if _offline() else f"{endpoint} cannot be reached"
             raise SourceError(
-                f"cannot load {HUB_MODEL!r}: {why} and {HUB_PRIOR} / {HUB_DECODER} are not in the local cache. "
+                f"cannot load {HUB_MODEL!r}: {why} and {' / '.join(repos)} {'is' if len(repos) == 1 else 'are'} not in the local cache. "
                 f"Offline sources: {', '.join(map(repr, OFFLINE_SOURCES))}, or a folder with prior/ and decoder/ "
                 "written by save_pretrained."
             )
-        plans = [found or hub.download(repo) for found, repo in zip(plans, (HUB_PRIOR, HUB_DECODER))]
+        plans = [found or hub.download(repo, only=only) for found, repo in zip(plans, repos)]
     for note in filter(None, (p.pickled_note() for p in plans)):
         print(note)
     # None: safetensors where a component has them, else its .bin through transformers'/diffusers' weights_only loader

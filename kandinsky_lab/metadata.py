@@ -31,10 +31,11 @@ from . import samplers
 from .errors import FileFormatError, SettingsError, WrongType, expect_whole
 from .generate import Result, run
 from .kit import Kit
-from .settings import ImageToImage, Interpolation, TextToImage, check
+from .settings import ImageToImage, Inpaint, Interpolation, TextToImage, check
 
 CHUNK = "kandinsky_lab"
-TASKS = {"text_to_image": TextToImage, "image_to_image": ImageToImage, "interpolation": Interpolation}
+TASKS = {"text_to_image": TextToImage, "image_to_image": ImageToImage, "inpaint": Inpaint, "interpolation": Interpolation}
+MASK_SUFFIX = ".mask.png"  # an inpainting picture's mask, saved beside it: 00001-….png and 00001-….mask.png
 FORMAT = 1
 
 
@@ -155,6 +156,7 @@ def save_image(result: Result, index: int, folder: str | os.PathLike, stem: str 
             path = folder / f"{number:05d}-{stem}.png"
             try:
                 os.link(tmp.name, path)  # fails if the name is taken: nothing is overwritten
+                _save_mask_beside(result, path)
                 return path
             except FileExistsError:
                 number += 1
@@ -180,7 +182,20 @@ def save_image_as(result: Result, index: int, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _write_partial(result, index, path.parent)
     os.replace(tmp.name, path)
+    _save_mask_beside(result, path)
     return path
+
+
+def mask_path(path: str | os.PathLike) -> Path:
+    """Where an inpainting picture's mask is saved: beside it, `<name>.mask.png`."""
+    path = Path(path)
+    return path.with_name(path.name.removesuffix(".png") + MASK_SUFFIX)
+
+
+def _save_mask_beside(result: Result, path: Path) -> None:
+    """An inpainting picture regenerates only with its mask: save it next to the picture (load_settings finds it)."""
+    if isinstance(result.settings, Inpaint) and isinstance(result.settings.mask, PIL.Image.Image):
+        result.settings.mask.save(mask_path(path), format="PNG")
 
 
 def _write_partial(result: Result, index: int, folder: Path):
@@ -231,8 +246,12 @@ def read_record(path: str | os.PathLike) -> dict:
 
 
 def load_settings(path: str | os.PathLike, images=()):
-    """(settings, index, batch_size) recorded in a PNG saved by `save_image`, checked as a task checks them."""
+    """(settings, index, batch_size) recorded in a PNG saved by `save_image`, checked as a task checks them.
+    An inpainting picture's mask is read from beside it (`mask_path`); its input picture must be in `images`."""
     data = read_record(path)
+    if mask_path(path).is_file():
+        with PIL.Image.open(mask_path(path)) as mask:
+            images = [*images, mask.copy()]
     try:
         settings = settings_from_dict(data["task"], data["settings"], images)
         check(settings)

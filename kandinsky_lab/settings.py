@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import PIL.Image
 
-from .errors import SettingsError, WrongType, is_real, is_whole, plain_number, wrong_type
+from . import masks
+from .errors import KitError, SettingsError, WrongType, is_real, is_whole, plain_number, wrong_type
 
 MAX_SEED = 2**63 - 1
 MODES = ("lerp", "slerp")
@@ -75,6 +76,27 @@ class ImageToImage(TextToImage):
 
     image: PIL.Image.Image | None = None
     strength: float = 0.3  # 0 keeps the image, 1 ignores it; the decoder runs int(steps * strength) steps
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inpaint(TextToImage):
+    """Repaint the white part of `mask` in `image` as the prompt describes; the black part is kept.
+
+    White (True, 1) = repaint, as diffusers since 0.19 (older Kandinsky code repainted the black part).
+    The prompt describes the whole picture you want, not only the repainted part."""
+
+    image: PIL.Image.Image | None = None
+    mask: PIL.Image.Image | np.ndarray | None = None  # masks.py: PIL L/1/RGBA (alpha) or a 2-D array, the image's size
+    keep_outside: bool = False  # paste the original back outside the mask (else it has been through MoVQ, slightly changed)
+    feather: float = 0.0  # with keep_outside: blend the paste over about this many pixels (hides the seam)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if isinstance(self.mask, (np.ndarray, list)):  # one form from here on: an L picture (metadata saves it as PNG)
+            try:
+                object.__setattr__(self, "mask", masks.to_image(masks.read(self.mask)))
+            except KitError:
+                pass  # check_inpaint says what is wrong with it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +174,29 @@ def check_image_to_image(s: ImageToImage) -> None:
         raise SettingsError(f"steps * strength must be >= 1 (got {s.steps} * {s.strength}); raise steps or strength")
 
 
+def check_inpaint(s: Inpaint) -> None:
+    check_text(s)
+    if s.image is None:
+        raise SettingsError("image is missing: inpainting repaints part of a picture (Inpaint(image=…, mask=…))")
+    if not isinstance(s.image, PIL.Image.Image):
+        raise wrong_type("image", "a PIL image (open a file with kl.images.open_image)", s.image)
+    if s.mask is None:
+        raise SettingsError("mask is missing: paint the part to repaint white (kl.masks.rectangle(image.size, box), or the mask painter)")
+    found = masks.read(s.mask, s.image.size)
+    if not found.any():
+        raise SettingsError("the mask is all black: nothing to repaint. Paint the part to change white (white = repaint)")
+    if found.all():
+        raise SettingsError("the mask is all white: everything would be repainted, which is text→image: call kl.text_to_image, or keep some of the picture black")
+    if not isinstance(s.keep_outside, bool):
+        raise wrong_type("keep_outside", "True or False", s.keep_outside)
+    if not is_real(s.feather):
+        raise wrong_type("feather", "a number of pixels >= 0", s.feather)
+    if not math.isfinite(s.feather) or not 0 <= s.feather <= 256:
+        raise SettingsError(f"feather must be a number of pixels from 0 to 256, got {s.feather!r}")
+    if s.feather and not s.keep_outside:
+        raise SettingsError("feather blends the pasted original into the result: it needs keep_outside=True")
+
+
 def check_interpolation(s: Interpolation) -> None:
     check_sampling(s)
     for name in ("items", "weights"):
@@ -182,8 +227,8 @@ def check_interpolation(s: Interpolation) -> None:
     check_words("negative_prompt", s.negative_prompt)
 
 
-# The task function for each settings class, most specific first (ImageToImage is a TextToImage).
-TASK_FUNCTIONS = {ImageToImage: "image_to_image", TextToImage: "text_to_image", Interpolation: "interpolate"}
+# The task function for each settings class, most specific first (ImageToImage and Inpaint are TextToImages).
+TASK_FUNCTIONS = {ImageToImage: "image_to_image", Inpaint: "inpaint", TextToImage: "text_to_image", Interpolation: "interpolate"}
 
 
 def task_class(settings) -> type:
@@ -191,7 +236,7 @@ def task_class(settings) -> type:
     for cls in TASK_FUNCTIONS:
         if isinstance(settings, cls):
             return cls
-    raise wrong_type("settings", "TextToImage, ImageToImage or Interpolation", settings)
+    raise wrong_type("settings", "TextToImage, ImageToImage, Inpaint or Interpolation", settings)
 
 
 def expect_task(settings, cls: type) -> None:
@@ -206,5 +251,5 @@ def expect_task(settings, cls: type) -> None:
 
 def check(settings: Sampling) -> None:
     """Run the checks of the task `settings` belongs to (sizes are checked against a model: sizes.py)."""
-    checker = {ImageToImage: check_image_to_image, TextToImage: check_text, Interpolation: check_interpolation}
+    checker = {ImageToImage: check_image_to_image, Inpaint: check_inpaint, TextToImage: check_text, Interpolation: check_interpolation}
     checker[task_class(settings)](settings)

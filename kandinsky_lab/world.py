@@ -129,6 +129,15 @@ def render(scene: Scene) -> Image.Image:
     return image.resize((SIDE, SIDE), Image.Resampling.BOX)
 
 
+def object_mask(scene: Scene) -> Image.Image:
+    """Where `render` draws the object: an L picture, 255 where the object covers half a pixel or more."""
+    big = SIDE * SUPERSAMPLE
+    canvas = Image.new("L", (big, big), 0)
+    cx, cy, side = (value * SUPERSAMPLE for value in scene.box)
+    ImageDraw.Draw(canvas).polygon(outline(scene.shape, cx, cy, side, side), fill=255)
+    return canvas.resize((SIDE, SIDE), Image.Resampling.BOX).point(lambda v: 255 if v >= 128 else 0)
+
+
 def caption(scene: Scene, rng: random.Random) -> str:
     """One of the templates filled in for the scene; non-centered scenes always name their place."""
     templates = [t for t in TEMPLATES if "{place}" in t or scene.position == "center"]

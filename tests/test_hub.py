@@ -166,7 +166,7 @@ def test_download_says_how_much_before_fetching_only_the_planned_files(monkeypat
 
     events = []
     planned = hub.Plan(loading.HUB_PRIOR, ["model_index.json", "prior/config.json"], 9_760_000_000, ["image_encoder"], 20_000_000_000)
-    monkeypatch.setattr(hub, "remote_plan", lambda repo: planned)
+    monkeypatch.setattr(hub, "remote_plan", lambda repo, only=None: planned)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo, allow_patterns: events.append(("fetch", repo, allow_patterns)))
     hub.download(loading.HUB_PRIOR, log=lambda line: events.append(("said", line)))
     assert events == [

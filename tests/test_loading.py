@@ -58,7 +58,7 @@ def test_folder_and_hub_ids_share_one_loading_function(monkeypatch, tiny_folder)
     calls = []
     real = loading._from_pretrained
     monkeypatch.setattr(loading, "_from_pretrained", lambda p, d, dtype, **kw: calls.append((p, d, kw)) or real(p, d, dtype, **kw))
-    monkeypatch.setattr(loading, "_hub_options", lambda: {"local_files_only": True})
+    monkeypatch.setattr(loading, "_hub_ready", lambda *repos, only=None: {"local_files_only": True})
     kl.load(tiny_folder, device="cpu")
     with pytest.raises(kl.SourceError):  # nothing is cached here: the hub path gets as far as from_pretrained
         kl.load("kandinsky-2-2", device="cpu")

@@ -120,12 +120,12 @@ MORE_BAD_INPUTS = [
     ("task-t2i-to-i2i", "TextToImage settings to image_to_image", lambda k, t: kl.image_to_image(k, T(prompt="a")), kl.WrongType, r"image_to_image takes ImageToImage settings, got TextToImage: call kl.text_to_image"),
     ("task-t2i-to-mix", "TextToImage settings to interpolate", lambda k, t: kl.interpolate(k, T(prompt="a")), kl.WrongType, r"interpolate takes Interpolation settings, got TextToImage: call kl.text_to_image"),
     ("task-subclass", "a user's ImageToImage subclass to text_to_image", lambda k, t: kl.text_to_image(k, MyImageToImage(prompt="a", image=RED)), kl.WrongType, "got MyImageToImage: call kl.image_to_image"),
-    ("task-dict", "a dict instead of settings", lambda k, t: kl.run(k, {"prompt": "a"}), kl.WrongType, "settings must be TextToImage, ImageToImage or Interpolation, got dict"),
+    ("task-dict", "a dict instead of settings", lambda k, t: kl.run(k, {"prompt": "a"}), kl.WrongType, "settings must be TextToImage, ImageToImage, Inpaint or Interpolation, got dict"),
     ("task-settings-first", "the settings and the kit swapped", lambda k, t: kl.text_to_image(T(prompt="a"), k), kl.WrongType, r"kit must be a Kit from kl.load\(\), got TextToImage"),
     ("task-pipeline-as-kit", "a diffusers pipeline as the kit", lambda k, t: kl.text_to_image(k.decoder, T(prompt="a")), kl.WrongType, r"kit must be a Kit from kl.load\(\), got KandinskyV22Pipeline$"),
     ("task-sweep-dict", "a sweep over a dict of settings", lambda k, t: kl.sweep(k, {"prompt": "a"}, x=("steps", [2])), kl.WrongType, "settings must be TextToImage"),
     ("task-triangle-t2i", "a mixing triangle from TextToImage settings", lambda k, t: kl.triangle(k, T(prompt="a")), kl.WrongType, "interpolate takes Interpolation settings"),
-    ("task-planned-size-text", "a prompt where planned_size wants settings", lambda k, t: kl.planned_size(k, "a red circle"), kl.WrongType, "settings must be TextToImage, ImageToImage or Interpolation, got str"),
+    ("task-planned-size-text", "a prompt where planned_size wants settings", lambda k, t: kl.planned_size(k, "a red circle"), kl.WrongType, "settings must be TextToImage, ImageToImage, Inpaint or Interpolation, got str"),
     # pictures passed straight to the API: converted as uploads are, or refused by name
     ("api-image-empty", "a 0 x 0 picture to image→image", lambda k, t: kl.image_to_image(k, I(prompt="a", image=PIL.Image.new("RGB", (0, 0)))), kl.ImageError, "image is 0 x 0 pixels: it has no pixels to use"),
     ("api-image-zero-width", "a 0 x 5 picture to image→image", lambda k, t: kl.image_to_image(k, I(prompt="a", image=PIL.Image.new("RGB", (0, 5)))), kl.ImageError, "image is 0 x 5 pixels"),
@@ -150,7 +150,7 @@ MORE_BAD_INPUTS = [
     ("file-png-list", "metadata that is a JSON list", lambda k, t: kl.load_settings(tampered(k, t, "[1, 2]")), kl.FileFormatError, "must be a JSON object, got list"),
     ("file-png-format", "metadata of a future format", lambda k, t: kl.load_settings(edited(k, t, format=9)), kl.FileFormatError, "metadata format 9 is not supported"),
     ("file-png-no-task", "metadata without its task", lambda k, t: kl.load_settings(edited(k, t, task=None)), kl.FileFormatError, "its metadata has no 'task'"),
-    ("file-png-unknown-task", "metadata naming an unknown task", lambda k, t: kl.load_settings(edited(k, t, task="inpaint")), kl.FileFormatError, "unknown task 'inpaint'"),
+    ("file-png-unknown-task", "metadata naming an unknown task", lambda k, t: kl.load_settings(edited(k, t, task="outpaint")), kl.FileFormatError, "unknown task 'outpaint'"),
     ("file-png-settings-list", "settings that are a list", lambda k, t: kl.load_settings(edited(k, t, settings=[1])), kl.FileFormatError, "'settings' must be a dict"),
     ("file-png-unknown-setting", "an unknown setting", lambda k, t: kl.load_settings(edited(k, t, settings={"prompt": "a", "colour": 3})), kl.FileFormatError, "unknown setting 'colour'"),
     ("file-png-absurd-steps", "recorded steps of -5", lambda k, t: kl.load_settings(edited(k, t, settings={"prompt": "a", "steps": -5})), kl.FileFormatError, "the recorded steps must be a whole number from 1 to 1000, got -5"),
@@ -417,12 +417,28 @@ def test_a_command_whose_run_fails_exits_with_1_and_one_line(tmp_path, capsys, m
     assert code == 1 and len(err.strip().splitlines()) == 1 and "No space left on device; the 0 finished" in err
 
 
-ALL_BAD_INPUTS = BAD_INPUTS + MORE_BAD_INPUTS
+BOX = kl.masks.rectangle((64, 64), (16, 16, 48, 48))
+P = lambda **changes: kl.Inpaint(**{"prompt": "a green square", "image": RED, "mask": BOX, **FAST, **changes})  # noqa: E731
+INPAINT_BAD_INPUTS = [
+    ("mask-empty", "an all-black mask", lambda k, t: kl.inpaint(k, P(mask=PIL.Image.new("L", (64, 64), 0))), kl.SettingsError, "the mask is all black: nothing to repaint"),
+    ("mask-all-white", "an all-white mask", lambda k, t: kl.inpaint(k, P(mask=PIL.Image.new("L", (64, 64), 255))), kl.SettingsError, "the mask is all white: .* call kl.text_to_image"),
+    ("mask-size", "a mask of another size", lambda k, t: kl.inpaint(k, P(mask=BOX.resize((32, 32)))), kl.ImageError, "mask is 32 x 32 pixels but the image is 64 x 64"),
+    ("mask-rgb", "an RGB picture as the mask", lambda k, t: kl.inpaint(k, P(mask=BOX.convert("RGB"))), kl.ImageError, "mask has the mode RGB: give a black-and-white mask"),
+    ("mask-without-image", "a mask and no image", lambda k, t: kl.inpaint(k, P(image=None)), kl.SettingsError, "image is missing: inpainting repaints part of a picture"),
+    ("mask-missing", "an image and no mask", lambda k, t: kl.inpaint(k, P(mask=None)), kl.SettingsError, "mask is missing: paint the part to repaint white"),
+    ("mask-0-255", "a 0..255 array as the mask", lambda k, t: kl.inpaint(k, P(mask=np.full((64, 64), 255.0))), kl.ImageError, "mask values must be in 0..1 .* divide 0..255 values by 255"),
+    ("mask-3d", "an RGB array as the mask", lambda k, t: kl.inpaint(k, P(mask=np.zeros((64, 64, 3)))), kl.ImageError, r"mask must be 2-D \(height, width\), got an array of shape \(64, 64, 3\)"),
+    ("mask-text", "a file name as the mask", lambda k, t: kl.inpaint(k, P(mask="mask.png")), kl.WrongType, "mask must be a PIL image .* got str"),
+    ("mask-feather-alone", "feather without keep_outside", lambda k, t: kl.inpaint(k, P(feather=4.0)), kl.SettingsError, "feather blends the pasted original into the result: it needs keep_outside=True"),
+    ("mask-feather-negative", "feather -1", lambda k, t: kl.inpaint(k, P(keep_outside=True, feather=-1.0)), kl.SettingsError, "feather must be a number of pixels from 0 to 256, got -1.0"),
+    ("mask-task", "Inpaint settings to image_to_image", lambda k, t: kl.image_to_image(k, P()), kl.WrongType, r"call kl.inpaint\(kit, settings\) instead"),
+]
+ALL_BAD_INPUTS = BAD_INPUTS + MORE_BAD_INPUTS + INPAINT_BAD_INPUTS
 FAMILIES = {  # case id prefix → family, for docs/reliability.md
     "np-": "numbers from numpy and sliders", "task-": "mixing up the tasks", "api-image-": "pictures passed straight to the API",
     "save-": "never lose a finished picture", "file-": "tampered and foreign files", "load-": "loading", "source-": "loading",
     "offload-": "loading", "dtype-": "loading", "upload-": "pictures from uploads and URLs", "url-": "pictures from uploads and URLs",
-    "helper-": "helpers, callbacks and text", "cli-": "the command line",
+    "helper-": "helpers, callbacks and text", "cli-": "the command line", "mask-": "inpainting masks",
 }
 
 

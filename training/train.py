@@ -1,13 +1,17 @@
-"""Train the nano model in five stages and save it as Kandinsky 2.2 pipeline folders.
+"""Train the nano model in six stages and save it as Kandinsky 2.2 pipeline folders.
 
-    python -m training.train --out kandinsky_lab/models/nano          # full run, ~75 min on 2 CPU cores
+    python -m training.train --out kandinsky_lab/models/nano          # full run, ~100 min on 2 CPU cores
+    python -m training.train --out kandinsky_lab/models/nano --resume kandinsky_lab/models/nano
+                                                                      # only the stages the folder lacks
     python -m training.train --out /tmp/nano --preset smoke           # seconds: every stage, tiny counts
 
 Stages, each on frozen results of the ones before: MoVQ (movq.py) → CLIP towers (clip.py) →
 prior (prior.py) → UNet decoder (decoder.py) → MoVQ's decoder alone, longer (movq.py; the encoder,
-and so the UNet's latents, stay fixed). `--resume FOLDER` continues a run that stopped between
+and so the UNet's latents, stay fixed) → the inpainting UNet, the decoder's widened to 9 input
+channels (inpaint.py). `--resume FOLDER` continues a run that stopped between
 stages. Seeded: the same preset on the same torch version and thread count gives the same weights.
-Writes prior/ and decoder/ exactly as `save_pretrained` does (safetensors), kandinsky_lab.json (default size 64 and the training summary) and training_log.jsonl.
+Writes prior/, decoder/ and decoder-inpaint/unet/ exactly as `save_pretrained` does (safetensors; the
+inpainting folder holds only its UNet: the Kit shares the decoder's MoVQ and scheduler), kandinsky_lab.json (default size 64 and the training summary) and training_log.jsonl.
 """
 
 import argparse
@@ -18,19 +22,20 @@ import time
 from pathlib import Path
 
 import torch
-from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
+from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline, UNet2DConditionModel
 
 from kandinsky_lab import world
 
-from . import clip, data, decoder, model, movq, prior
+from . import clip, data, decoder, inpaint, model, movq, prior
 from . import tokenizer as nano_tokenizer
 from .log import Log
 
 PRESETS = {  # steps and batch size per stage; `pictures` rendered once for all stages
-    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16)},
-    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4)},
+    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16), "inpaint": (3000, 32)},
+    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4), "inpaint": (2, 4)},
 }
 SEED = 0
+INPAINT = "decoder-inpaint"  # as the real model's repository: kandinsky-community/kandinsky-2-2-decoder-inpaint
 
 
 def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -> dict:
@@ -70,9 +75,16 @@ def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -
         decoder.train(decoder_pipe.unet, decoder_pipe.scheduler, latents, embeddings, zero, *plan["decoder"], seed=seed + 4, log=log)
     if "movq_decoder" not in done_before:
         movq.refine_decoder(decoder_pipe.movq, pictures, latents, *plan["movq_decoder"], seed=seed + 5, log=log)
+    if "inpaint" not in done_before:
+        inpaint_unet = inpaint.widen(decoder_pipe.unet)
+        zero = clip.zero_embedding(prior_pipe.image_encoder)
+        inpaint.train(inpaint_unet, decoder_pipe.scheduler, pictures.scenes, latents, embeddings, zero, *plan["inpaint"], seed=seed + 6, log=log)
+    else:
+        inpaint_unet = UNet2DConditionModel.from_pretrained(resume / INPAINT, subfolder="unet", use_safetensors=True)
 
     prior_pipe.save_pretrained(out / "prior", safe_serialization=True)
     decoder_pipe.save_pretrained(out / "decoder", safe_serialization=True)
+    inpaint_unet.save_pretrained(out / INPAINT / "unet", safe_serialization=True)
     portable(out / "prior", prior_pipe.tokenizer)
     summary = {
         "default_size": world.SIDE,
@@ -88,7 +100,8 @@ def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -
         | {r["stage"]: {k: v for k, v in r.items() if k not in ("stage", "step", "of", "s")} for r in log.records},
         "latent_mean": round(latents.mean().item(), 3),
         "latent_std": round(latents.std().item(), 3),
-        "parameters": {name: model.count(module) for name, module in {**prior_pipe.components, **decoder_pipe.components}.items() if isinstance(module, torch.nn.Module)},
+        "parameters": {name: model.count(module) for name, module in {**prior_pipe.components, **decoder_pipe.components}.items() if isinstance(module, torch.nn.Module)}
+        | {"inpaint_unet": model.count(inpaint_unet)},
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }

@@ -1,12 +1,15 @@
-"""Widget panels for Jupyter (ipywidgets 7.7 and 8): the only part of kandinsky_lab that imports ipywidgets.
+"""Widget panels for Jupyter (ipywidgets 7.7 and 8): the only part of kandinsky_lab that imports ipywidgets
+(and anywidget, for the mask painter's canvas).
 
-    from kandinsky_lab.widgets import TextToImagePanel, ImageToImagePanel, InterpolationPanel, Playground
+    from kandinsky_lab.widgets import TextToImagePanel, ImageToImagePanel, InterpolationPanel, InpaintPanel, Playground
     TextToImagePanel(kit)
 """
 
 from .gallery import HistoryGallery
+from .inpaint_panel import InpaintPanel
+from .mask_painter import MaskEditor, MaskPainter
 from .panels import ImageToImagePanel, InterpolationPanel, Panel, TextToImagePanel
 from .playground import Playground, visitor_app
 from .runner import Runner
 
-__all__ = ["HistoryGallery", "ImageToImagePanel", "InterpolationPanel", "Panel", "Playground", "Runner", "TextToImagePanel", "visitor_app"]
+__all__ = ["HistoryGallery", "ImageToImagePanel", "InpaintPanel", "InterpolationPanel", "MaskEditor", "MaskPainter", "Panel", "Playground", "Runner", "TextToImagePanel", "visitor_app"]

@@ -1,4 +1,5 @@
-"""The history gallery: every finished picture as a card, with "restore settings" and "→ image→image".
+"""The history gallery: every finished picture as a card, with "restore settings" and "send to" buttons
+(→ i2i: the start image of image→image; → inpaint: the picture to repaint).
 
 Each card keeps the settings of its own picture — one image, with that picture's prior and decoder
 seeds — so restoring puts back *exactly* what made it, even when it came from a batch of several.
@@ -22,7 +23,7 @@ from ..generate import Result
 from ..grids import enlarged
 from ..metadata import load_settings, read_record
 from ..samples import samples
-from ..settings import ImageToImage, Interpolation
+from ..settings import ImageToImage, Inpaint, Interpolation
 from .controls import png_bytes
 
 CARD = "150px"
@@ -52,13 +53,16 @@ def describe(settings) -> tuple[str, str]:
         return "interpolation", " + ".join(parts)
     if isinstance(settings, ImageToImage):
         return "image → image", settings.prompt
+    if isinstance(settings, Inpaint):
+        return "inpainting", settings.prompt
     return "text → image", settings.prompt
 
 
 class HistoryGallery:
-    def __init__(self, on_restore: Callable | None = None, on_send: Callable | None = None):
+    def __init__(self, on_restore: Callable | None = None, on_send: Callable | None = None, targets: dict | None = None):
         self.on_restore = on_restore  # called with a settings object
-        self.on_send = on_send  # called with a PIL image
+        # "send to" buttons: label -> (tooltip, function called with a PIL image); on_send is "→ i2i"
+        self.targets = ({"→ i2i": ("use as the start image of image→image", on_send)} if on_send else {}) | (targets or {})
         self.entries: list[Entry] = []
         self.grid = W.GridBox(layout=W.Layout(grid_template_columns=f"repeat(auto-fill, {CARD})", grid_gap="8px"))
         self.title = W.HTML("<b>History</b> (newest first)")
@@ -101,9 +105,9 @@ class HistoryGallery:
         if self.on_restore is not None and self.entries[n].settings is not None:
             self.on_restore(self.entries[n].settings)
 
-    def send(self, n: int) -> None:
-        if self.on_send is not None:
-            self.on_send(self.entries[n].image)
+    def send(self, n: int, target: str = "→ i2i") -> None:
+        if target in self.targets:
+            self.targets[target][1](self.entries[n].image)
 
     def _redraw(self) -> None:
         self.grid.children = [self._card(n) for n in reversed(range(len(self.entries)))]
@@ -116,9 +120,12 @@ class HistoryGallery:
         restore = W.Button(description="restore", layout=W.Layout(width="70px"))
         restore.tooltip = entry.why_not or "put this picture's settings (its own seeds, one image) back in its panel"
         restore.disabled = entry.settings is None
-        send = W.Button(description="→ i2i", tooltip="use as the start image of image→image", layout=W.Layout(width="70px"))
+        sends = []
+        for target, (tooltip, _) in self.targets.items():
+            sends.append(W.Button(description=target, tooltip=tooltip, layout=W.Layout(width="70px")))
+            sends[-1].on_click(lambda _, t=target: self.send(n, t))
+            sends[-1].add_class("kl-gallery-send")
         restore.on_click(lambda _: self.restore(n))
-        send.on_click(lambda _: self.send(n))
         lines = [f"#{n + 1} · seed {entry.seed}", size]
         if entry.settings is not None:
             task, asked = describe(entry.settings)
@@ -126,7 +133,7 @@ class HistoryGallery:
         label = W.HTML("".join(f"<div style='{LINE}' title='{html.escape(line, quote=True)}'>{html.escape(line)}</div>" for line in lines))
         label.layout = W.Layout(width=CARD)
         label.add_class("kl-gallery-label")
-        parts = [thumb, label, W.HBox([restore, send])]
+        parts = [thumb, label, W.HBox([restore, *sends[:1]]), *([W.HBox(sends[1:])] if sends[1:] else [])]
         if entry.why_not:
             note = W.HTML(f"<div style='color:#8a4b00;font-size:11px;line-height:1.2'>{html.escape(entry.why_not)}</div>", layout=W.Layout(width=CARD))
             note.add_class("kl-gallery-why-not")

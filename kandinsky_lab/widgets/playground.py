@@ -1,7 +1,7 @@
-"""The playground: the three panels in tabs, sharing one Kit and one history gallery.
+"""The playground: the task panels in tabs, sharing one Kit and one history gallery.
 
 Restoring a picture from the gallery opens the tab of its task with its settings; "→ i2i" makes it
-the start image of image→image. Every image input can also pick from the gallery. With an
+the start image of image→image, "→ inpaint" the picture to repaint. Every image input can also pick from the gallery. With an
 `output_dir`, every picture is saved there as soon as it is made, and a new playground on the same
 folder (after a kernel restart) shows them again.
 """
@@ -15,20 +15,26 @@ from pathlib import Path
 import ipywidgets as W
 
 from ..kit import Kit
-from ..settings import ImageToImage, Interpolation
+from ..settings import ImageToImage, Inpaint, Interpolation
 from .gallery import HistoryGallery
+from .inpaint_panel import InpaintPanel
 from .panels import ImageToImagePanel, InterpolationPanel, TextToImagePanel
 
 
 class Playground:
     def __init__(self, kit: Kit, output_dir: str | os.PathLike | None = None):
-        self.gallery = HistoryGallery(on_restore=self.restore, on_send=self.send_to_image_to_image)
+        self.gallery = HistoryGallery(
+            on_restore=self.restore,
+            on_send=self.send_to_image_to_image,
+            targets={"→ inpaint": ("repaint part of this picture (inpainting)", self.send_to_inpaint)},
+        )
         self.text_to_image = TextToImagePanel(kit, on_result=self._on_result, output_dir=output_dir)
         self.image_to_image = ImageToImagePanel(kit, on_result=self._on_result, output_dir=output_dir)
         self.interpolation = InterpolationPanel(kit, on_result=self._on_result, output_dir=output_dir)
-        self.panels = [self.text_to_image, self.image_to_image, self.interpolation]
+        self.inpaint = InpaintPanel(kit, on_result=self._on_result, output_dir=output_dir)
+        self.panels = [self.text_to_image, self.image_to_image, self.interpolation, self.inpaint]
         self.tabs = W.Tab(children=[p.widget for p in self.panels])
-        for i, name in enumerate(["text → image", "image → image", "interpolation"]):
+        for i, name in enumerate(["text → image", "image → image", "interpolation", "inpainting"]):
             self.tabs.set_title(i, name)
         self.widget = W.VBox([self.tabs, self.gallery.box])
         self.widget.add_class("kl-playground")
@@ -41,17 +47,22 @@ class Playground:
         self._share_gallery()
 
     def _share_gallery(self) -> None:
-        for panel in (self.image_to_image, self.interpolation):
+        for panel in (self.image_to_image, self.interpolation, self.inpaint):
             panel.image_input.set_gallery(self.gallery.images)
 
     def restore(self, settings) -> None:
-        index = 1 if isinstance(settings, ImageToImage) else 2 if isinstance(settings, Interpolation) else 0
+        kinds = {ImageToImage: 1, Interpolation: 2, Inpaint: 3}
+        index = next((i for cls, i in kinds.items() if isinstance(settings, cls)), 0)
         self.panels[index].set_settings(settings)
         self.tabs.selected_index = index
 
     def send_to_image_to_image(self, image) -> None:
         self.image_to_image.image_input.set_image(image, "from the gallery")
         self.tabs.selected_index = 1
+
+    def send_to_inpaint(self, image) -> None:
+        self.inpaint.image_input.set_image(image, "from the gallery")
+        self.tabs.selected_index = 3
 
     def _ipython_display_(self):
         from IPython.display import display
