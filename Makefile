@@ -43,6 +43,7 @@ test-lowest: env
 bench: env
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.nano
+	$(PY) -m benchmarks.inpaint
 	$(PY) -m benchmarks.batch
 	$(PY) -m benchmarks.samplers
 	$(PY) -m benchmarks.real_scale

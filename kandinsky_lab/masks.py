@@ -7,6 +7,7 @@ opposite, silently). The helpers return PIL "L" masks (0 or 255) and take any ma
     rectangle(size, box)          ellipse(size, box)           strokes(size, lines, width)
     invert(mask)                  grow(mask, pixels)           shrink(mask, pixels)
     feather(mask, pixels)         transparent(image)           (where a picture is see-through)
+    overlay(picture, mask)        the mask over the picture in translucent magenta, as the mask painter shows it
     shapes_object(picture, grow)  shapes_background(picture)   (nano's shapes world: read from the pixels)
 
 `read(mask, size)` turns a PIL image (L, 1, RGBA/LA by their alpha: painted = repaint), a numpy bool
@@ -178,6 +179,16 @@ def latent_cells(mask: np.ndarray, cell: int) -> np.ndarray:
         raise SettingsError(f"the mask is {width} x {height} pixels: not whole latent cells of {cell} pixels")
     blocks = mask.reshape(height // cell, cell, width // cell, cell).any(axis=(1, 3))
     return np.repeat(np.repeat(blocks, cell, axis=0), cell, axis=1).astype(np.float32)
+
+
+def overlay(picture: PIL.Image.Image, mask, color: tuple[int, int, int] = (255, 0, 170), opacity: float = 0.55) -> PIL.Image.Image:
+    """The picture with the mask's white part tinted (the mask painter's view), to look at a mask in place."""
+    if not isinstance(picture, PIL.Image.Image):
+        raise wrong_type("picture", "a PIL image", picture)
+    painted = read(mask, picture.size)
+    tint = PIL.Image.new("RGB", picture.size, color)
+    alpha = PIL.Image.fromarray((painted * round(255 * opacity)).astype(np.uint8), "L")
+    return PIL.Image.composite(tint, picture.convert("RGB"), alpha)
 
 
 def coverage(mask) -> float:

@@ -93,6 +93,17 @@ def lab(tmp_path_factory):
     ]
     panels.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(panels, tmp / "nb" / "panels.ipynb")
+    painter = nbformat.v4.new_notebook()
+    painter.cells = [
+        nbformat.v4.new_code_cell(
+            "import kandinsky_lab as kl\nfrom kandinsky_lab import world\nfrom kandinsky_lab.widgets import InpaintPanel\nkit = kl.load()\n"
+            f"panel = InpaintPanel(kit, output_dir='inpainted')\npanel.image_input.set_image(world.render(world.{SOURCE_SCENE!r}), 'test')\n"
+            "panel.prompt.value = 'a large green square on a blue background'\npanel"
+        )
+    ]
+    painter.metadata["kernelspec"] = panels.metadata["kernelspec"]
+    nbformat.write(painter, tmp / "nb" / "painter.ipynb")
+    server.root = tmp / "nb"  # where the notebooks run and write
     yield server
     assert server.stop() == [], "processes left running after JupyterLab stopped"
 
@@ -162,6 +173,44 @@ def test_lab_interpolation_with_a_text_and_an_image_item(panels_page):
     expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
     shown = read_image(panel, ".kl-result-image")
     assert shown is not None and shown["colours"] > 50
+
+
+SOURCE_SCENE = __import__("kandinsky_lab.world", fromlist=["Scene"]).Scene("square", "red", "blue")
+STROKES = [[(8, 30), (56, 30)], [(32, 12), (32, 52)]]  # in the picture's pixels: a cross over the square
+
+
+def paint_strokes(page, panel, lines) -> None:
+    """Drag the mouse along `lines` (picture pixels) on the mask painter's canvas, button held, as a person paints."""
+    canvas = panel.locator("canvas.kl-mask-canvas")
+    expect(canvas).to_be_visible(timeout=60_000)
+    box = canvas.bounding_box()
+    at = lambda x, y: (box["x"] + x * box["width"] / 64, box["y"] + y * box["height"] / 64)  # noqa: E731
+    for line in lines:
+        page.mouse.move(*at(*line[0]))
+        page.mouse.down()
+        for x, y in line[1:]:
+            page.mouse.move(*at(x, y), steps=12)
+        page.mouse.up()
+        page.wait_for_timeout(300)
+
+
+def check_inpainted(folder: Path, source: PIL.Image.Image, brush: float) -> None:
+    """The saved mask is the strokes painted, and the picture changed inside them far more than outside."""
+    import numpy as np
+
+    from kandinsky_lab import masks
+
+    masks_saved = sorted(folder.rglob("*.mask.png"))
+    assert len(masks_saved) == 1, masks_saved
+    got = masks.read(PIL.Image.open(masks_saved[0]))
+    # A canvas point (x, y) is a corner of pixel (x, y); PIL draws around pixel centres: half a pixel apart.
+    wanted = masks.read(masks.strokes((64, 64), [[(x - 0.5, y - 0.5) for x, y in line] for line in STROKES], brush))
+    overlap = (got & wanted).sum() / (got | wanted).sum()
+    assert overlap > 0.9, overlap  # the strokes, up to anti-aliasing at their edges
+    picture = PIL.Image.open(masks_saved[0].with_name(masks_saved[0].name.replace(".mask.png", ".png"))).convert("RGB")
+    change = np.abs(np.asarray(picture, float) - np.asarray(source, float)).mean(axis=2) / 255
+    inside, outside = change[got].mean(), change[~masks.read(masks.grow(masks.to_image(got), 4))].mean()
+    assert inside > 0.15 and inside > 4 * outside, (inside, outside)
 
 
 @contextmanager
@@ -252,3 +301,39 @@ def test_voila_visitors_have_their_own_history_and_closed_pages_free_their_kerne
         assert kernels(server) == 0  # both pages closed: their kernels (and model copies) are gone
     finally:
         assert server.stop() == [], "processes left running after Voila stopped"
+
+
+def test_lab_mask_painter_strokes_become_the_mask_and_the_picture_changes_inside(browser, lab, tmp_path):
+    page = new_page(browser, tmp_path)
+    run_all_cells(page, lab.url, "painter.ipynb", panels=1)
+    panel = page.locator(".kl-panel-inpaintpanel")
+    paint_strokes(page, panel, STROKES)
+    expect(panel.locator(".kl-mask-note")).to_contain_text(re.compile(r"repaints [1-9]\d*%"), timeout=10_000)
+    set_slider(panel, ".kl-steps", 15)
+    panel.locator(".kl-generate-button").click()
+    expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
+    from kandinsky_lab import world
+
+    check_inpainted(lab.root / "inpainted", world.render(SOURCE_SCENE), brush=8)
+    finish(page, "lab-mask-painter")
+
+
+def test_voila_gallery_picture_to_inpainting_painted_with_the_mouse(browser, tmp_path):
+    with playground(browser, tmp_path) as (page, panel):
+        set_slider(panel, ".kl-steps", 10)
+        panel.locator(".kl-generate-button").click()
+        expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
+        page.locator(".kl-gallery-card .kl-gallery-send:text-is('→ inpaint')").first.click()
+        inpaint = page.locator(".kl-panel-inpaintpanel")
+        expect(inpaint).to_be_visible(timeout=10_000)
+        paint_strokes(page, inpaint, STROKES)
+        expect(inpaint.locator(".kl-mask-note")).to_contain_text(re.compile(r"repaints [1-9]\d*%"), timeout=10_000)
+        inpaint.locator(".kl-prompt textarea").fill("a blue circle on a white background")
+        set_slider(inpaint, ".kl-steps", 15)
+        inpaint.locator(".kl-generate-button").click()
+        expect(inpaint.locator(".kl-status")).to_contain_text("done: 1 image(s)", timeout=RUN_S)
+        expect(page.locator(".kl-gallery-card")).to_have_count(2)
+        visitors = tmp_path / "nb" / "outputs" / "visitors"
+        first = sorted(p for p in visitors.rglob("*.png") if not p.name.endswith(".mask.png"))[0]
+        check_inpainted(visitors, PIL.Image.open(first).convert("RGB"), brush=8)
+        finish(page, "voila-mask-painter")

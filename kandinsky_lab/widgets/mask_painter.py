@@ -23,6 +23,8 @@ import traitlets
 from .. import masks
 
 TOOLS = ("brush", "eraser", "rectangle")
+# The browser's bytes arrive as a memoryview, which traitlets.Bytes refuses (silently, for a sync): copy to bytes.
+BYTES = {"from_json": lambda value, _: b"" if value is None else bytes(value)}
 ZOOM_TO = 320  # CSS pixels of the picture's longer side on screen
 
 
@@ -37,8 +39,8 @@ class MaskPainter(anywidget.AnyWidget):
 
     _esm = Path(__file__).with_name("mask_painter.js")
     _css = ".kl-mask-canvas { cursor: crosshair; border: 1px solid #999; image-rendering: pixelated; }"
-    picture = traitlets.Bytes(b"").tag(sync=True)  # PNG of the picture shown
-    mask = traitlets.Bytes(b"").tag(sync=True)  # RGBA PNG at the picture's size: alpha = repaint
+    picture = traitlets.Bytes(b"").tag(sync=True, **BYTES)  # PNG of the picture shown
+    mask = traitlets.Bytes(b"").tag(sync=True, **BYTES)  # RGBA PNG at the picture's size: alpha = repaint
     tool = traitlets.Unicode("brush").tag(sync=True)
     brush = traitlets.Float(8.0).tag(sync=True)  # brush diameter, in picture pixels
     zoom_to = traitlets.Int(ZOOM_TO).tag(sync=True)
