@@ -11,6 +11,11 @@ copy of the rest. It is placed by the Kit's memory preset and kept on the Kit fo
     "kandinsky-2-2"   kandinsky-community/kandinsky-2-2-decoder-inpaint (only unet/ is fetched)
     "nano", a folder  <folder>/decoder-inpaint/unet (nano's: trained by training/inpaint.py)
     "tiny"            built in-process with seeded random weights, for plumbing tests
+
+Memory: with `offload=None` the task's UNet stays on the GPU beside the decoder's (the real one: 1.25 B
+parameters, 2.5 GB in float16, so about 13 GiB at 768² where text→image peaks at 10.6: predicted from
+the real-scale figures, not yet measured on a GPU). It is loaded before memory.py's check, so the check
+counts it; with `offload="model"` only the UNet that runs is on the GPU.
 """
 
 from pathlib import Path

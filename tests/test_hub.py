@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 import kandinsky_lab as kl
 from benchmarks import hub_cache
-from kandinsky_lab import hub, loading
+from kandinsky_lab import extras, hub, loading
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_AND_DRAW = """
@@ -26,8 +26,10 @@ common = dict(prior_steps=5, steps=5, height=64, width=64, seed=1)
 t2i = kl.text_to_image(kit, kl.TextToImage(prompt="a red circle on a white background", **common))
 i2i = kl.image_to_image(kit, kl.ImageToImage(prompt="a blue square", image=t2i.images[0], strength=0.5, **common))
 mix = kl.interpolate(kit, kl.Interpolation(items=("a red circle", t2i.images[0]), weights=(0.5, 0.5), **common))
+box = kl.masks.rectangle((64, 64), (16, 16, 48, 48))
+fill = kl.inpaint(kit, kl.Inpaint(prompt="a green square on a white background", image=t2i.images[0], mask=box, **common))
 print("RESULT", json.dumps({"source": kit.source, "size": kit.default_size, "dtype": str(kit.dtype),
-      "pixels": [np.asarray(r.images[0]).tolist() for r in (t2i, i2i, mix)]}))
+      "pixels": [np.asarray(r.images[0]).tolist() for r in (t2i, i2i, mix, fill)]}))
 """
 
 
@@ -41,6 +43,14 @@ def nano_in_cache(cache: Path, image_encoder_format: str) -> None:
         (encoder / "model.safetensors").unlink()
     hub_cache.store(work / "prior", loading.HUB_PRIOR, cache)
     hub_cache.store(work / "decoder", loading.HUB_DECODER, cache)
+    # the inpainting repository, laid out as the hub's: a whole pipeline (unet/, movq/, scheduler/)
+    inpaint = work / "decoder-inpaint-repo"
+    shutil.copytree(work / "decoder", inpaint)
+    shutil.rmtree(inpaint / "unet")
+    shutil.copytree(work / "decoder-inpaint" / "unet", inpaint / "unet")
+    index = json.loads((inpaint / "model_index.json").read_text())
+    (inpaint / "model_index.json").write_text(json.dumps(index | {"_class_name": "KandinskyV22InpaintPipeline"}))
+    hub_cache.store(inpaint, extras.TASKS["inpaint"][1], cache)
 
 
 def run_offline(cache: Path) -> tuple[dict, str]:
@@ -57,7 +67,9 @@ def nano_pixels():
     kit = kl.load("nano", device="cpu")
     common = dict(prior_steps=5, steps=5, height=64, width=64, seed=1)
     t2i = kl.text_to_image(kit, kl.TextToImage(prompt="a red circle on a white background", **common))
-    return t2i.images[0]
+    box = kl.masks.rectangle((64, 64), (16, 16, 48, 48))
+    fill = kl.inpaint(kit, kl.Inpaint(prompt="a green square on a white background", image=t2i.images[0], mask=box, **common))
+    return t2i.images[0], fill.images[0]
 
 
 def test_cache_layout_is_huggingface_hubs(tmp_path):
@@ -71,7 +83,7 @@ def test_cache_layout_is_huggingface_hubs(tmp_path):
     found = try_to_load_from_cache(loading.HUB_PRIOR, "prior/config.json", cache_dir=tmp_path / "hub")
     assert found == str(root / "snapshots" / commit / "prior" / "config.json")
     repos = {r.repo_id: r for r in scan_cache_dir(tmp_path / "hub").repos}
-    assert set(repos) == {loading.HUB_PRIOR, loading.HUB_DECODER}  # huggingface_hub's own scan reads it
+    assert set(repos) == {loading.HUB_PRIOR, loading.HUB_DECODER, extras.TASKS["inpaint"][1]}  # huggingface_hub's own scan reads it
     assert not list(scan_cache_dir(tmp_path / "hub").warnings)
 
 
@@ -82,9 +94,9 @@ def test_real_model_path_loads_offline_from_the_cache_in_both_layouts(tmp_path, 
     assert found["source"] == "kandinsky-2-2" and found["size"] == loading.HUB_SIZE and found["dtype"] == "torch.float32"
     # the same weights as nano, through the hub path: the same picture (modules loaded another way may
     # pick other, equally valid kernels: <= 1 grey level, as in test_loading)
-    drawn = np.asarray(found["pixels"][0], dtype=np.int16)
-    assert np.abs(drawn - np.asarray(nano_pixels, dtype=np.int16)).max() <= 1
-    assert len(found["pixels"]) == 3  # image→image and interpolation ran too
+    for drawn, made in zip((found["pixels"][0], found["pixels"][3]), nano_pixels):  # text→image, inpainting
+        assert np.abs(np.asarray(drawn, dtype=np.int16) - np.asarray(made, dtype=np.int16)).max() <= 1
+    assert len(found["pixels"]) == 4  # image→image and interpolation ran too
     note = "image_encoder has no safetensors weights; its pytorch_model.bin is loaded with torch's weights_only=True loader"
     assert (note in stdout) == (image_encoder_format == "bin")
 
@@ -118,6 +130,15 @@ def test_plan_takes_one_weight_file_per_component_and_every_config():
     assert chosen.bytes == sum(sizes.values()) and chosen.total_bytes == chosen.bytes + sum(extras.values())
     assert chosen.pickled == [] and chosen.pickled_note() is None
     assert "the rest is not used" in chosen.summary() and f"{len(sizes)} files" in chosen.summary()
+
+
+def test_plan_for_a_task_unet_takes_only_its_unet_folder():
+    sizes = {"model_index.json": 1, "unet/config.json": 2, "unet/diffusion_pytorch_model.safetensors": 2_000, "unet/diffusion_pytorch_model.fp16.safetensors": 1_000,
+             "movq/config.json": 3, "movq/diffusion_pytorch_model.safetensors": 300, "scheduler/scheduler_config.json": 4}  # fmt: skip
+    index = {"_class_name": "KandinskyV22InpaintPipeline", "unet": ["diffusers", "UNet2DConditionModel"], "movq": ["diffusers", "VQModel"], "scheduler": ["diffusers", "DDPMScheduler"]}
+    found = hub.plan("kandinsky-community/kandinsky-2-2-decoder-inpaint", sizes, index, only=("unet",))
+    assert found.files == ["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors"]
+    assert found.bytes == 2_003 and found.total_bytes == 3_310  # the MoVQ the kit has already is not fetched
 
 
 def test_plan_falls_back_to_pickled_weights_only_where_no_safetensors_exist():
