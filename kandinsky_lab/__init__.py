@@ -10,9 +10,10 @@ One loaded `Kit` serves text→image, image→image and interpolation with a sin
 
 from . import devices, masks
 from .devices import OFFLOAD_PRESETS
-from .embeddings import Embeddings, clip_input, clip_view, image_embedding, prompt_embeddings, zero_embedding
+from .depth import depth_map
+from .embeddings import Embeddings, clip_input, clip_view, image_embedding, moved_embeddings, prompt_embeddings, zero_embedding
 from .errors import CallbackError, FileFormatError, GPUOutOfMemory, ImageError, KitError, SaveError, SettingsError, SourceError, WrongType
-from .generate import Result, image_to_image, inpaint, interpolate, interpolation_embeddings, planned_size, run, text_to_image
+from .generate import Result, controlnet, image_to_image, inpaint, interpolate, interpolation_embeddings, planned_size, run, text_to_image, variations
 from .grids import image_grid, image_row
 from .inside import denoising_steps, denoising_strip, final_picture, guidance_grid, latent_channels, similarity
 from .kit import Kit
@@ -20,7 +21,7 @@ from .loading import HUB_MODEL, default_source, load
 from .metadata import load_settings, read_record, regenerate, save_image
 from .mixing import mix
 from .samples import sample, sample_names, samples
-from .settings import ImageToImage, Inpaint, Interpolation, Sampling, TextToImage
+from .settings import ControlNet, ImageToImage, Inpaint, Interpolation, Sampling, TextToImage, Variations
 from .sizes import check_size, fit_size
 from .steps import Interrupted, Previews, ProgressBar, StepEvent, StopSignal, decoded_preview, latents_preview
 from .sweeps import Sweep, sweep, triangle, triangle_weights

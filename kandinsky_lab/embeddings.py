@@ -111,6 +111,26 @@ def image_embedding(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
     return found
 
 
+@torch.no_grad()
+def moved_embeddings(kit: Kit, prompt: str, image: PIL.Image.Image, strength: float, steps: int, guidance_scale: float, seeds: list[int]) -> torch.Tensor:
+    """The prior's emb2emb: the picture's image embedding noised to `strength` and denoised towards `prompt`,
+    one row per seed (N, D). The prior runs int(steps × strength) steps; 0 keeps the picture's embedding."""
+    start = image_embedding(kit, image)
+    generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+    with kit.lock:
+        out = kit.emb2emb(
+            prompt=prompt,
+            image=start,
+            strength=strength,
+            num_images_per_prompt=len(seeds),
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            generator=generators,
+        )
+    kit.prior_runs += 1
+    return out.image_embeds
+
+
 def clip_input(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
     """The normalised (1, 3, S, S) tensor the image encoder gets (S = 224 for the real model)."""
     expect_kit(kit)

@@ -29,25 +29,30 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import PIL.Image
 import torch
 
 from . import extras, knowledge, masks, memory, mixing
-from .embeddings import Embeddings, image_embedding, prompt_embeddings, truncation_notes, zero_embedding
+from .embeddings import Embeddings, image_embedding, moved_embeddings, prompt_embeddings, truncation_notes, zero_embedding
 from .errors import CallbackError, GPUOutOfMemory, SaveError, SettingsError, plain_number, wrong_type
 from .images import to_rgb
 from .kit import Kit, expect_kit
 from .settings import (
     TASK_FUNCTIONS,
+    ControlNet,
     ImageToImage,
     Inpaint,
     Interpolation,
     Sampling,
     TextToImage,
+    Variations,
+    check_controlnet,
     check_image_to_image,
     check_inpaint,
     check_interpolation,
     check_text,
+    check_variations,
     expect_task,
     task_class,
 )
@@ -153,6 +158,117 @@ def inpaint(
     return _run(kit, settings, embed, on_step, stop, batch_size, save_to, init, notes=notes, inpaint_masks=(cells, paste))
 
 
+def controlnet(
+    kit: Kit,
+    settings: ControlNet,
+    *,
+    on_step: OnStep | None = None,
+    stop: StopSignal | None = None,
+    batch_size: int | None = None,
+    save_to: str | Path | None = None,
+) -> Result:
+    """Text→image (or, with `settings.image`, image→image) whose layout follows the depth hint.
+
+    The ControlNet UNet (extras.py: loaded on the first call, sharing MoVQ and the scheduler) reads the
+    hint beside the latents, at 8 × the latents' size (the size of the picture for the real model,
+    twice it for nano): the kit resizes the hint to that. With a start image the prompt moves the
+    picture's own embedding (emb2emb, `prior_strength`) before the decoder starts from the picture noised
+    to `strength`, as the diffusers guide does.
+    """
+    expect_kit(kit)
+    expect_task(settings, ControlNet)
+    check_controlnet(settings)
+    to_rgb(settings.hint, "hint")
+    if settings.image is not None:
+        height, width = planned_size(kit, settings)
+        settings = dataclasses.replace(settings, height=height, width=width)
+        rgb, converted = to_rgb(settings.image, "image")
+        init, resized = resize_to(rgb, height, width)
+        notes = [n for n in (converted, resized) if n]
+    else:
+        settings, init, notes = _with_size(kit, settings), None, []
+    notes = announce(kit, settings) + notes + truncation_notes(kit, knowledge.prompt_texts(settings))
+    hint = hint_tensor(kit, settings.hint, settings.height, settings.width)
+    pipe = extras.pipeline(kit, "controlnet") if init is None else extras.image_to_image_pipeline(kit, "controlnet")
+
+    def draw(kwargs: dict, rows: int) -> list:
+        # diffusers 0.42's ControlNet pipelines still take the older per-step `callback(step, t, latents)`
+        on_end = kwargs.pop("callback_on_step_end")
+        kwargs = kwargs | {"hint": hint.repeat(rows, 1, 1, 1), "callback": lambda i, t, latents: on_end(pipe, i, t, {"latents": latents})}
+        if init is None:
+            return pipe(**kwargs).images
+        # init has the exact size already; diffusers 0.42's ControlNet image→image passes (width, height) to a
+        # (height, width) resize, as its plain image→image does: no size keeps non-square pictures upright
+        kwargs.update(height=None, width=None)
+        return pipe(image=[init] * rows, strength=settings.strength, **kwargs).images
+
+    if init is None:
+        embed = lambda: _prompt_embeds(kit, settings, on_step, stop)  # noqa: E731
+    else:
+        embed = lambda: _moved(kit, settings, settings.prompt, settings.image, settings.prior_strength, settings.negative_prompt)  # noqa: E731
+    steps = settings.steps if init is None else int(settings.steps * settings.strength)
+    return _run(kit, settings, embed, on_step, stop, batch_size, save_to, notes=notes, draw=draw, decoder_steps=steps)
+
+
+def variations(
+    kit: Kit,
+    settings: Variations,
+    *,
+    on_step: OnStep | None = None,
+    stop: StopSignal | None = None,
+    batch_size: int | None = None,
+    save_to: str | Path | None = None,
+) -> Result:
+    """Pictures from `settings.image`'s CLIP image embedding alone (no prompt: unCLIP's variations).
+
+    With a prompt, the prior's emb2emb first moves the picture's embedding towards the prompt by
+    `prior_strength`. Each picture differs only by its decoder seed (and, with a prompt, its prior seed).
+    """
+    expect_kit(kit)
+    expect_task(settings, Variations)
+    check_variations(settings)
+    to_rgb(settings.image, "image")
+    settings = _with_size(kit, settings)
+    texts = [t for t in (settings.prompt, settings.negative_prompt) if t.strip()]
+    notes = announce(kit, settings) + truncation_notes(kit, texts)
+    if settings.prompt.strip():
+        embed = lambda: _moved(kit, settings, settings.prompt, settings.image, settings.prior_strength, settings.negative_prompt)  # noqa: E731
+    else:
+        embed = lambda: _picture_embeds(kit, settings)  # noqa: E731
+    return _run(kit, settings, embed, on_step, stop, batch_size, save_to, notes=notes)
+
+
+def _picture_embeds(kit: Kit, s: Variations) -> Embeddings:
+    rows = len(s.prior_seeds())
+    picture = image_embedding(kit, s.image).repeat(rows, 1)
+    if s.negative_prompt.strip():
+        negative = prompt_embeddings(kit, s.negative_prompt, "", s.prior_steps, s.prior_guidance_scale, s.prior_seeds()).image_embeds
+    else:
+        negative = zero_embedding(kit, rows)
+    return Embeddings(picture, negative)
+
+
+def _moved(kit: Kit, s: Sampling, prompt: str, image, strength: float, negative_prompt: str) -> Embeddings:
+    """emb2emb for the prompt; the negative moved all the way to the negative prompt (strength 1, as the
+    diffusers guide does), or the zero-image embedding without one."""
+    seeds = s.prior_seeds()
+    moved = moved_embeddings(kit, prompt, image, strength, s.prior_steps, s.prior_guidance_scale, seeds)
+    if negative_prompt.strip():
+        negative = moved_embeddings(kit, negative_prompt, image, 1.0, s.prior_steps, s.prior_guidance_scale, seeds)
+    else:
+        negative = zero_embedding(kit, len(seeds))
+    return Embeddings(moved, negative)
+
+
+def hint_tensor(kit: Kit, hint: PIL.Image.Image, height: int, width: int) -> torch.Tensor:
+    """(1, 3, h, w) in [0, 1] on the Kit's device: the hint's grey levels at the size the ControlNet UNet's
+    hint block reads (8 × the latents' size; its three stride-2 convolutions bring it to the latents')."""
+    side = lambda pixels: pixels // kit.latent_cell * 8  # noqa: E731
+    grey = to_rgb(hint, "hint")[0].convert("L").resize((side(width), side(height)), PIL.Image.Resampling.BILINEAR)
+    values = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255)
+    return values[None, None].repeat(1, 3, 1, 1).to(device=kit.execution_device, dtype=kit.dtype)
+
+
 def interpolate(
     kit: Kit,
     settings: Interpolation,
@@ -223,7 +339,7 @@ def planned_size(kit: Kit, settings: Sampling, batch_size: int | None = None) ->
     (the size rule, or on CUDA a size that will not fit in the GPU's free memory)."""
     expect_kit(kit)
     task_class(settings)
-    if isinstance(settings, (ImageToImage, Inpaint)) and isinstance(settings.image, PIL.Image.Image) and (settings.height is None or settings.width is None):
+    if isinstance(settings, (ImageToImage, Inpaint, ControlNet)) and isinstance(settings.image, PIL.Image.Image) and (settings.height is None or settings.width is None):
         height, width, _ = start_image_size(kit, settings.image)
         settings = dataclasses.replace(settings, height=settings.height or height, width=settings.width or width)
     settings = _with_size(kit, settings)
@@ -253,7 +369,7 @@ def _with_size(kit: Kit, settings):
     return dataclasses.replace(settings, height=height, width=width)
 
 
-def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to, init_image=None, notes=(), inpaint_masks=None) -> Result:
+def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to, init_image=None, notes=(), inpaint_masks=None, draw=None, decoder_steps=None) -> Result:
     """Embeddings, then the decoder batch by batch; a stop keeps the finished batches."""
     batch_size = plain_number(batch_size)
     if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)):
@@ -278,7 +394,7 @@ def _run(kit: Kit, settings: Sampling, embed, on_step, stop, batch_size, save_to
         try:
             result.embeddings = embed()
             stage = "decoder"
-            decode(kit, result, on_step, stop, init_image, save_to, inpaint_masks)
+            decode(kit, result, on_step, stop, init_image, save_to, inpaint_masks, draw, decoder_steps)
         except Interrupted as stopped:
             result.interrupted = str(stopped)
         except torch.cuda.OutOfMemoryError:
@@ -336,14 +452,17 @@ def _out_of_memory_advice(kit: Kit, result: Result, stage: str) -> str:
     )
 
 
-def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=None, inpaint_masks=None) -> None:
+def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=None, inpaint_masks=None, draw=None, decoder_steps=None) -> None:
     """Decoder stage: appends to `result.images` batch by batch (an interruption keeps what is done).
 
     With `inpaint_masks` = (mask on whole latent cells, soft paste-back mask or None), `init_image` is the
-    picture to repaint, through the inpainting pipeline (extras.py)."""
+    picture to repaint, through the inpainting pipeline (extras.py). `draw(kwargs, rows)`, if given, makes
+    a batch's pictures from the shared pipeline arguments (ControlNet); `decoder_steps` is then the number
+    of steps it runs, for progress."""
     s, emb, seeds, size = result.settings, result.embeddings, result.decoder_seeds, result.batch_size
     starts = range(0, len(seeds), size)
     steps = int(s.steps * s.strength) if init_image is not None and inpaint_masks is None else s.steps
+    steps = decoder_steps or steps
     with kit.sampler(s.sampler):
         for b, start in enumerate(starts):
             rows = emb.rows(start, start + size)
@@ -357,7 +476,9 @@ def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=Non
                 generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds[start : start + size]],
                 callback_on_step_end=pipeline_callback("decoder", steps, b + 1, len(starts), on_step, stop),
             )
-            if inpaint_masks is not None:
+            if draw is not None:
+                images = draw(kwargs, len(rows))
+            elif inpaint_masks is not None:
                 cells, paste = inpaint_masks
                 # one picture and mask per row: diffusers' inpainting pipeline pairs them with the rows itself
                 images = extras.pipeline(kit, "inpaint")(image=[init_image] * len(rows), mask_image=[cells] * len(rows), **kwargs).images
@@ -385,6 +506,13 @@ def decode(kit: Kit, result: Result, on_step, stop, init_image=None, save_to=Non
 
 
 def run(kit: Kit, settings: Sampling, **options) -> Result:
-    """The task that `settings` describes: text_to_image, image_to_image, inpaint or interpolate."""
-    tasks = {"image_to_image": image_to_image, "inpaint": inpaint, "text_to_image": text_to_image, "interpolate": interpolate}
+    """The task that `settings` describes: text_to_image, image_to_image, inpaint, controlnet, variations or interpolate."""
+    tasks = {
+        "image_to_image": image_to_image,
+        "inpaint": inpaint,
+        "controlnet": controlnet,
+        "text_to_image": text_to_image,
+        "variations": variations,
+        "interpolate": interpolate,
+    }
     return tasks[TASK_FUNCTIONS[task_class(settings)]](kit, settings, **options)

@@ -7,6 +7,7 @@ pipelines around the same objects:
     prior    KandinskyV22PriorPipeline   text/image encoders + PriorTransformer
     decoder  KandinskyV22Pipeline        UNet + MoVQ, text→image and interpolation
     img2img  KandinskyV22Img2ImgPipeline the *same* UNet, scheduler and MoVQ objects as `decoder`
+    emb2emb  KandinskyV22PriorEmb2EmbPipeline     the *same* prior modules: a prompt moves a picture's embedding
     extras   e.g. {"inpaint": KandinskyV22InpaintPipeline}: a task's own UNet, loaded on first use
              (extras.py), around the decoder's scheduler and MoVQ
 
@@ -29,7 +30,7 @@ from .quiet import quiet_loading
 from .sizes import size_multiple
 
 with quiet_loading():  # the pipelines' first import loads transformers' CLIP processor, which warns about torchvision
-    from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
+    from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorEmb2EmbPipeline, KandinskyV22PriorPipeline
 
 INFO_FILE = "kandinsky_lab.json"  # written beside prior/ and decoder/ by Kit.save
 # (text→image, image→image) prompts a model draws well, to start the panels with
@@ -53,6 +54,7 @@ class Kit:
     trained_size: int | None = None  # the side it was trained at, if recorded
     prior_runs: int = 0  # prior pipeline calls made so far (cached embeddings do not count)
     img2img: KandinskyV22Img2ImgPipeline = field(init=False)
+    emb2emb: KandinskyV22PriorEmb2EmbPipeline = field(init=False)
     cache: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
     memory_lines: dict | None = field(init=False, default=None, repr=False)  # memory.py's probe, on CUDA
     lock: threading.RLock = field(init=False, default_factory=threading.RLock, repr=False)
@@ -61,11 +63,14 @@ class Kit:
     preview_colors: torch.Tensor | None = field(init=False, default=None, repr=False)  # steps.py's latent → RGB map
     _execution: torch.device | None = field(init=False, default=None, repr=False)  # see execution_device
     extras: dict = field(init=False, default_factory=dict, repr=False)  # task -> pipeline with its own UNet (extras.py)
+    depth_estimator: object | None = field(init=False, default=None, repr=False)  # transformers' depth pipeline (depth.py)
 
     def __post_init__(self):
         # Built from the decoder's own module objects: no second copy of any weight.
         self.img2img = KandinskyV22Img2ImgPipeline(**self.decoder.components)
         self.img2img.set_progress_bar_config(disable=True)
+        self.emb2emb = KandinskyV22PriorEmb2EmbPipeline(**self.prior.components)
+        self.emb2emb.set_progress_bar_config(disable=True)
 
     @property
     def size_multiple(self) -> int:
@@ -127,7 +132,8 @@ class Kit:
         self.prior.save_pretrained(folder / "prior", safe_serialization=True)
         self.decoder.save_pretrained(folder / "decoder", safe_serialization=True)
         for task, pipe in self.extras.items():
-            pipe.unet.save_pretrained(folder / TASKS[task][0] / "unet", safe_serialization=True)
+            if task in TASKS:  # not the image→image pipelines around the same UNets
+                pipe.unet.save_pretrained(folder / TASKS[task][0] / "unet", safe_serialization=True)
         info = {"default_size": self.default_size, "saved_from": self.source}
         if self.vocabulary is not None:
             info |= {"vocabulary": sorted(self.vocabulary), "trained_size": self.trained_size}
@@ -144,7 +150,8 @@ class Kit:
         )
 
     def parameter_count(self) -> dict[str, int]:
-        modules = {**self.prior.components, **self.decoder.components} | {f"{task}_unet": pipe.unet for task, pipe in self.extras.items()}
+        modules = {**self.prior.components, **self.decoder.components}
+        modules |= {f"{task}_unet": pipe.unet for task, pipe in self.extras.items() if not task.endswith("-img2img")}
         return {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items() if isinstance(m, torch.nn.Module)}
 
     def __repr__(self) -> str:

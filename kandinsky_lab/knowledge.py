@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
 from . import world
-from .settings import ImageToImage, Interpolation, Sampling, TextToImage
+from .settings import ImageToImage, Interpolation, Sampling, TextToImage, Variations
 
 WORD = re.compile(r"[a-z0-9]+")
 CALIBRATION_SCALES = (1, 2)  # UNet and MoVQ timed at the trained side × these, to fit time per pixel
@@ -35,7 +35,7 @@ def prompt_texts(settings: Sampling) -> list[str]:
     """The texts a task reads: prompt and negative prompt, or an interpolation's prompts and negative prompt."""
     if isinstance(settings, Interpolation):
         return [i for i in settings.items if isinstance(i, str)] + [settings.negative_prompt]
-    if isinstance(settings, TextToImage):
+    if isinstance(settings, (TextToImage, Variations)):
         return [settings.prompt, settings.negative_prompt]
     return []
 

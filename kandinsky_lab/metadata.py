@@ -31,11 +31,20 @@ from . import samplers
 from .errors import FileFormatError, SettingsError, WrongType, expect_whole
 from .generate import Result, run
 from .kit import Kit
-from .settings import ImageToImage, Inpaint, Interpolation, TextToImage, check
+from .settings import ControlNet, ImageToImage, Inpaint, Interpolation, TextToImage, Variations, check
 
 CHUNK = "kandinsky_lab"
-TASKS = {"text_to_image": TextToImage, "image_to_image": ImageToImage, "inpaint": Inpaint, "interpolation": Interpolation}
-MASK_SUFFIX = ".mask.png"  # an inpainting picture's mask, saved beside it: 00001-….png and 00001-….mask.png
+TASKS = {
+    "text_to_image": TextToImage,
+    "image_to_image": ImageToImage,
+    "inpaint": Inpaint,
+    "controlnet": ControlNet,
+    "variations": Variations,
+    "interpolation": Interpolation,
+}
+# inputs saved beside a picture (00001-….png and 00001-….mask.png): a picture regenerates only with them
+BESIDE = {"mask": ".mask.png", "hint": ".hint.png"}
+MASK_SUFFIX = BESIDE["mask"]
 FORMAT = 1
 
 
@@ -117,6 +126,8 @@ def parameters_text(result: Result, index: int) -> str:
     s = result.settings
     if isinstance(s, Interpolation):
         prompt = " + ".join(f"{w:g}*" + (i if isinstance(i, str) else "<image>") for i, w in zip(s.items, s.weights))
+    elif isinstance(s, Variations) and not s.prompt.strip():
+        prompt = "<variations of an image>"
     else:
         prompt = s.prompt
     fields = {
@@ -156,7 +167,7 @@ def save_image(result: Result, index: int, folder: str | os.PathLike, stem: str 
             path = folder / f"{number:05d}-{stem}.png"
             try:
                 os.link(tmp.name, path)  # fails if the name is taken: nothing is overwritten
-                _save_mask_beside(result, path)
+                _save_inputs_beside(result, path)
                 return path
             except FileExistsError:
                 number += 1
@@ -182,20 +193,27 @@ def save_image_as(result: Result, index: int, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _write_partial(result, index, path.parent)
     os.replace(tmp.name, path)
-    _save_mask_beside(result, path)
+    _save_inputs_beside(result, path)
     return path
+
+
+def beside_path(path: str | os.PathLike, field: str = "mask") -> Path:
+    """Where a picture's `field` input (an inpainting mask, a ControlNet hint) is saved: `<name>.mask.png`, `<name>.hint.png`."""
+    path = Path(path)
+    return path.with_name(path.name.removesuffix(".png") + BESIDE[field])
 
 
 def mask_path(path: str | os.PathLike) -> Path:
     """Where an inpainting picture's mask is saved: beside it, `<name>.mask.png`."""
-    path = Path(path)
-    return path.with_name(path.name.removesuffix(".png") + MASK_SUFFIX)
+    return beside_path(path, "mask")
 
 
-def _save_mask_beside(result: Result, path: Path) -> None:
-    """An inpainting picture regenerates only with its mask: save it next to the picture (load_settings finds it)."""
-    if isinstance(result.settings, Inpaint) and isinstance(result.settings.mask, PIL.Image.Image):
-        result.settings.mask.save(mask_path(path), format="PNG")
+def _save_inputs_beside(result: Result, path: Path) -> None:
+    """Save the inputs a picture regenerates only with (mask, hint) next to it; load_settings finds them."""
+    for field in BESIDE:
+        value = getattr(result.settings, field, None)
+        if isinstance(value, PIL.Image.Image):
+            value.save(beside_path(path, field), format="PNG")
 
 
 def _write_partial(result: Result, index: int, folder: Path):
@@ -249,9 +267,10 @@ def load_settings(path: str | os.PathLike, images=()):
     """(settings, index, batch_size) recorded in a PNG saved by `save_image`, checked as a task checks them.
     An inpainting picture's mask is read from beside it (`mask_path`); its input picture must be in `images`."""
     data = read_record(path)
-    if mask_path(path).is_file():
-        with PIL.Image.open(mask_path(path)) as mask:
-            images = [*images, mask.copy()]
+    for field in BESIDE:
+        if beside_path(path, field).is_file():
+            with PIL.Image.open(beside_path(path, field)) as saved:
+                images = [*images, saved.copy()]
     try:
         settings = settings_from_dict(data["task"], data["settings"], images)
         check(settings)
@@ -285,6 +304,8 @@ def slug(text: str, limit: int = 40) -> str:
 def _title(settings) -> str:
     if isinstance(settings, Interpolation):
         return "mix-" + "-".join(i for i in settings.items if isinstance(i, str))
+    if isinstance(settings, Variations):
+        return "variation" + (f"-{settings.prompt}" if settings.prompt.strip() else "")
     return settings.prompt
 
 

@@ -100,6 +100,33 @@ class Inpaint(TextToImage):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ControlNet(TextToImage):
+    """Text→image that keeps the layout of a depth hint; with `image`, image→image with the hint.
+
+    The hint says *where* (bright = near: the object), the prompt *what*. With a start `image`, the
+    prompt first moves the picture's own embedding by `prior_strength` (the prior's emb2emb), then
+    the decoder starts from the picture noised to `strength`, as the diffusers guide does."""
+
+    hint: PIL.Image.Image | None = None  # a depth picture (kl.depth_map(kit, picture)), drawn or uploaded
+    image: PIL.Image.Image | None = None  # None: text→image with the hint
+    strength: float = 0.5  # with image: 0 keeps it, 1 ignores it
+    prior_strength: float = 0.85  # with image: how far the prompt moves the picture's embedding
+
+
+@dataclass(frozen=True, kw_only=True)
+class Variations(Sampling):
+    """New pictures from a picture's CLIP image embedding alone: no prompt needed.
+
+    With a prompt, the prior's emb2emb first moves the picture's embedding towards it by
+    `prior_strength` (0 keeps the picture's embedding, 1 is the prompt's own)."""
+
+    image: PIL.Image.Image | None = None
+    prompt: str = ""  # "": variations of the picture
+    prior_strength: float = 0.3  # with a prompt: how far it moves the embedding
+    negative_prompt: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Interpolation(Sampling):
     """A weighted mix of prompts and images in CLIP image-embedding space, decoded to pictures."""
 
@@ -197,6 +224,40 @@ def check_inpaint(s: Inpaint) -> None:
         raise SettingsError("feather blends the pasted original into the result: it needs keep_outside=True")
 
 
+def _check_picture(name: str, value, what: str) -> None:
+    if value is None:
+        raise SettingsError(f"{name} is missing: {what}")
+    if not isinstance(value, PIL.Image.Image):
+        raise wrong_type(name, "a PIL image (open a file with kl.images.open_image)", value)
+
+
+def _check_fraction(name: str, value) -> None:
+    if not is_real(value):
+        raise wrong_type(name, "a number in (0, 1]", value)
+    if not 0 < value <= 1:
+        raise SettingsError(f"{name} must be in (0, 1], got {value!r}")
+
+
+def check_controlnet(s: ControlNet) -> None:
+    check_text(s)
+    _check_picture("hint", s.hint, "give a depth picture (kl.depth_map(kit, picture)), or draw one: white = near")
+    if s.image is not None:
+        _check_picture("image", s.image, "")
+        _check_fraction("strength", s.strength)
+        _check_fraction("prior_strength", s.prior_strength)
+        if int(s.steps * s.strength) < 1:
+            raise SettingsError(f"steps * strength must be >= 1 (got {s.steps} * {s.strength}); raise steps or strength")
+
+
+def check_variations(s: Variations) -> None:
+    check_sampling(s)
+    _check_picture("image", s.image, "variations are made from a picture (Variations(image=…))")
+    check_words("prompt", s.prompt)
+    check_words("negative_prompt", s.negative_prompt)
+    if s.prompt.strip():
+        _check_fraction("prior_strength", s.prior_strength)
+
+
 def check_interpolation(s: Interpolation) -> None:
     check_sampling(s)
     for name in ("items", "weights"):
@@ -227,8 +288,15 @@ def check_interpolation(s: Interpolation) -> None:
     check_words("negative_prompt", s.negative_prompt)
 
 
-# The task function for each settings class, most specific first (ImageToImage and Inpaint are TextToImages).
-TASK_FUNCTIONS = {ImageToImage: "image_to_image", Inpaint: "inpaint", TextToImage: "text_to_image", Interpolation: "interpolate"}
+# The task function for each settings class, most specific first (ImageToImage, Inpaint and ControlNet are TextToImages).
+TASK_FUNCTIONS = {
+    ImageToImage: "image_to_image",
+    Inpaint: "inpaint",
+    ControlNet: "controlnet",
+    TextToImage: "text_to_image",
+    Variations: "variations",
+    Interpolation: "interpolate",
+}
 
 
 def task_class(settings) -> type:
@@ -236,7 +304,7 @@ def task_class(settings) -> type:
     for cls in TASK_FUNCTIONS:
         if isinstance(settings, cls):
             return cls
-    raise wrong_type("settings", "TextToImage, ImageToImage, Inpaint or Interpolation", settings)
+    raise wrong_type("settings", "TextToImage, ImageToImage, Inpaint, ControlNet, Variations or Interpolation", settings)
 
 
 def expect_task(settings, cls: type) -> None:
@@ -251,5 +319,12 @@ def expect_task(settings, cls: type) -> None:
 
 def check(settings: Sampling) -> None:
     """Run the checks of the task `settings` belongs to (sizes are checked against a model: sizes.py)."""
-    checker = {ImageToImage: check_image_to_image, Inpaint: check_inpaint, TextToImage: check_text, Interpolation: check_interpolation}
+    checker = {
+        ImageToImage: check_image_to_image,
+        Inpaint: check_inpaint,
+        ControlNet: check_controlnet,
+        TextToImage: check_text,
+        Variations: check_variations,
+        Interpolation: check_interpolation,
+    }
     checker[task_class(settings)](settings)

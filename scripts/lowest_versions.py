@@ -26,6 +26,10 @@ TESTS = [
     "tests/test_sweeps_and_grids.py",
     "tests/test_widgets.py",
     "tests/test_batch.py",
+    "tests/test_inpaint.py",
+    "tests/test_inpaint_widgets.py",
+    "tests/test_controlnet.py",
+    "tests/test_controlnet_widgets.py",
     "notebooks/01_text_to_image.ipynb",
 ]
 

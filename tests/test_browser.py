@@ -337,3 +337,35 @@ def test_voila_gallery_picture_to_inpainting_painted_with_the_mouse(browser, tmp
         first = sorted(p for p in visitors.rglob("*.png") if not p.name.endswith(".mask.png"))[0]
         check_inpainted(visitors, PIL.Image.open(first).convert("RGB"), brush=8)
         finish(page, "voila-mask-painter")
+
+
+def test_voila_controlnet_keeps_an_uploaded_pictures_layout(browser, tmp_path):
+    """The app's ControlNet tab: upload a picture, see its depth hint beside it, generate with a new prompt."""
+    import numpy as np
+
+    from kandinsky_lab import world
+
+    scene = world.Scene("star", "red", "blue", position="left")
+    picture = tmp_path / "star.png"
+    world.render(scene).save(picture)
+    with playground(browser, tmp_path) as (page, _):
+        page.locator(".lm-TabBar-tab:has-text('controlnet'), .p-TabBar-tab:has-text('controlnet')").first.click()
+        panel = page.locator(".kl-panel-controlnetpanel")
+        expect(panel).to_be_visible(timeout=10_000)
+        with page.expect_file_chooser() as chooser:
+            panel.locator(".kl-image-upload").first.click()
+        chooser.value.set_files(str(picture))
+        expect(panel.locator(".kl-hint-note")).to_contain_text("estimated from the picture", timeout=30_000)
+        hint = read_image(panel, ".kl-hint-view")
+        assert hint is not None and hint["colours"] >= 2  # a depth picture is shown beside the upload
+        panel.locator(".kl-prompt textarea").fill("a large yellow star on a purple background")
+        set_slider(panel, ".kl-steps", 25)
+        panel.locator(".kl-generate-button").click()
+        expect(panel.locator(".kl-status")).to_contain_text("done: 1 image(s), 64 × 64", timeout=RUN_S)
+        expect(page.locator(".kl-gallery-card")).to_have_count(1)
+        saved = sorted(p for p in (tmp_path / "nb" / "outputs" / "visitors").rglob("*.png") if not p.name.endswith(".hint.png"))
+        assert len(saved) == 1
+        made = np.asarray(PIL.Image.open(saved[0]).convert("RGB"), dtype=float)
+        left, right = made[20:44, 8:28].mean(axis=(0, 1)), made[20:44, 48:60].mean(axis=(0, 1))
+        assert np.abs(left - right).sum() > 100  # the object is on the left, as in the upload, not in the center
+        finish(page, "voila-controlnet")

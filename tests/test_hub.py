@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 import kandinsky_lab as kl
 from benchmarks import hub_cache
-from kandinsky_lab import extras, hub, loading
+from kandinsky_lab import depth, extras, hub, loading
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_AND_DRAW = """
@@ -28,8 +28,10 @@ i2i = kl.image_to_image(kit, kl.ImageToImage(prompt="a blue square", image=t2i.i
 mix = kl.interpolate(kit, kl.Interpolation(items=("a red circle", t2i.images[0]), weights=(0.5, 0.5), **common))
 box = kl.masks.rectangle((64, 64), (16, 16, 48, 48))
 fill = kl.inpaint(kit, kl.Inpaint(prompt="a green square on a white background", image=t2i.images[0], mask=box, **common))
+depth = kl.depth_map(kit, t2i.images[0])  # Intel/dpt-large's id, from the cache
+held = kl.controlnet(kit, kl.ControlNet(prompt="a green square on a white background", hint=depth, **common))
 print("RESULT", json.dumps({"source": kit.source, "size": kit.default_size, "dtype": str(kit.dtype),
-      "pixels": [np.asarray(r.images[0]).tolist() for r in (t2i, i2i, mix, fill)]}))
+      "pixels": [np.asarray(r.images[0]).tolist() for r in (t2i, i2i, mix, fill, held)]}))
 """
 
 
@@ -51,6 +53,13 @@ def nano_in_cache(cache: Path, image_encoder_format: str) -> None:
     index = json.loads((inpaint / "model_index.json").read_text())
     (inpaint / "model_index.json").write_text(json.dumps(index | {"_class_name": "KandinskyV22InpaintPipeline"}))
     hub_cache.store(inpaint, extras.TASKS["inpaint"][1], cache)
+    control = work / "controlnet-repo"  # the same for the ControlNet repository
+    shutil.copytree(work / "decoder", control)
+    shutil.rmtree(control / "unet")
+    shutil.copytree(work / "controlnet-depth" / "unet", control / "unet")
+    (control / "model_index.json").write_text(json.dumps(index | {"_class_name": "KandinskyV22ControlnetPipeline"}))
+    hub_cache.store(control, extras.TASKS["controlnet"][1], cache)
+    hub_cache.store(work / "depth", depth.REAL_ESTIMATOR, cache)  # nano's DPT under the real estimator's id
 
 
 def run_offline(cache: Path) -> tuple[dict, str]:
@@ -69,7 +78,9 @@ def nano_pixels():
     t2i = kl.text_to_image(kit, kl.TextToImage(prompt="a red circle on a white background", **common))
     box = kl.masks.rectangle((64, 64), (16, 16, 48, 48))
     fill = kl.inpaint(kit, kl.Inpaint(prompt="a green square on a white background", image=t2i.images[0], mask=box, **common))
-    return t2i.images[0], fill.images[0]
+    hint = kl.depth_map(kit, t2i.images[0])
+    held = kl.controlnet(kit, kl.ControlNet(prompt="a green square on a white background", hint=hint, **common))
+    return t2i.images[0], fill.images[0], held.images[0]
 
 
 def test_cache_layout_is_huggingface_hubs(tmp_path):
@@ -83,7 +94,7 @@ def test_cache_layout_is_huggingface_hubs(tmp_path):
     found = try_to_load_from_cache(loading.HUB_PRIOR, "prior/config.json", cache_dir=tmp_path / "hub")
     assert found == str(root / "snapshots" / commit / "prior" / "config.json")
     repos = {r.repo_id: r for r in scan_cache_dir(tmp_path / "hub").repos}
-    assert set(repos) == {loading.HUB_PRIOR, loading.HUB_DECODER, extras.TASKS["inpaint"][1]}  # huggingface_hub's own scan reads it
+    assert set(repos) == {loading.HUB_PRIOR, loading.HUB_DECODER, extras.TASKS["inpaint"][1], extras.TASKS["controlnet"][1], depth.REAL_ESTIMATOR}
     assert not list(scan_cache_dir(tmp_path / "hub").warnings)
 
 
@@ -94,9 +105,9 @@ def test_real_model_path_loads_offline_from_the_cache_in_both_layouts(tmp_path, 
     assert found["source"] == "kandinsky-2-2" and found["size"] == loading.HUB_SIZE and found["dtype"] == "torch.float32"
     # the same weights as nano, through the hub path: the same picture (modules loaded another way may
     # pick other, equally valid kernels: <= 1 grey level, as in test_loading)
-    for drawn, made in zip((found["pixels"][0], found["pixels"][3]), nano_pixels):  # text→image, inpainting
+    for drawn, made in zip((found["pixels"][0], found["pixels"][3], found["pixels"][4]), nano_pixels):  # t2i, inpainting, ControlNet
         assert np.abs(np.asarray(drawn, dtype=np.int16) - np.asarray(made, dtype=np.int16)).max() <= 1
-    assert len(found["pixels"]) == 4  # image→image and interpolation ran too
+    assert len(found["pixels"]) == 5  # image→image and interpolation ran too
     note = "image_encoder has no safetensors weights; its pytorch_model.bin is loaded with torch's weights_only=True loader"
     assert (note in stdout) == (image_encoder_format == "bin")
 

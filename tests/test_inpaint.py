@@ -121,8 +121,8 @@ def test_the_inpainting_unet_loads_on_first_use_only_and_shares_the_rest(fresh_k
     assert kit.extras["inpaint"] is pipe  # loaded once
 
 
-def test_a_folder_without_an_inpainting_unet_says_where_it_looked(tiny_folder):
-    kit = kl.load(tiny_folder)
+def test_a_folder_without_an_inpainting_unet_says_where_it_looked(fresh_kit, tmp_path):
+    kit = kl.load(fresh_kit.save(tmp_path / "plain"))  # nothing but prior/ and decoder/
     with pytest.raises(kl.SourceError, match="has no inpaint UNet: looked for .*decoder-inpaint/unet"):
         kl.inpaint(kit, kl.Inpaint(prompt="a", image=PIL.Image.new("RGB", (64, 64)), mask=BOX, **FAST))
 

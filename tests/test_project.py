@@ -64,7 +64,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_notebooks_are_stored_without_outputs():
     """No outputs, except the small text that nbval compares in `# NBVAL_CHECK_OUTPUT` cells."""
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    assert [p.name[:2] for p in notebooks] == ["00", "01", "02", "03", "04", "05", "06"]
+    assert [p.name[:2] for p in notebooks] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
     for path in notebooks:
         nb = json.loads(path.read_text())
         checked = 0

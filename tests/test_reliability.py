@@ -120,12 +120,12 @@ MORE_BAD_INPUTS = [
     ("task-t2i-to-i2i", "TextToImage settings to image_to_image", lambda k, t: kl.image_to_image(k, T(prompt="a")), kl.WrongType, r"image_to_image takes ImageToImage settings, got TextToImage: call kl.text_to_image"),
     ("task-t2i-to-mix", "TextToImage settings to interpolate", lambda k, t: kl.interpolate(k, T(prompt="a")), kl.WrongType, r"interpolate takes Interpolation settings, got TextToImage: call kl.text_to_image"),
     ("task-subclass", "a user's ImageToImage subclass to text_to_image", lambda k, t: kl.text_to_image(k, MyImageToImage(prompt="a", image=RED)), kl.WrongType, "got MyImageToImage: call kl.image_to_image"),
-    ("task-dict", "a dict instead of settings", lambda k, t: kl.run(k, {"prompt": "a"}), kl.WrongType, "settings must be TextToImage, ImageToImage, Inpaint or Interpolation, got dict"),
+    ("task-dict", "a dict instead of settings", lambda k, t: kl.run(k, {"prompt": "a"}), kl.WrongType, "settings must be TextToImage, ImageToImage, Inpaint, ControlNet, Variations or Interpolation, got dict"),
     ("task-settings-first", "the settings and the kit swapped", lambda k, t: kl.text_to_image(T(prompt="a"), k), kl.WrongType, r"kit must be a Kit from kl.load\(\), got TextToImage"),
     ("task-pipeline-as-kit", "a diffusers pipeline as the kit", lambda k, t: kl.text_to_image(k.decoder, T(prompt="a")), kl.WrongType, r"kit must be a Kit from kl.load\(\), got KandinskyV22Pipeline$"),
     ("task-sweep-dict", "a sweep over a dict of settings", lambda k, t: kl.sweep(k, {"prompt": "a"}, x=("steps", [2])), kl.WrongType, "settings must be TextToImage"),
     ("task-triangle-t2i", "a mixing triangle from TextToImage settings", lambda k, t: kl.triangle(k, T(prompt="a")), kl.WrongType, "interpolate takes Interpolation settings"),
-    ("task-planned-size-text", "a prompt where planned_size wants settings", lambda k, t: kl.planned_size(k, "a red circle"), kl.WrongType, "settings must be TextToImage, ImageToImage, Inpaint or Interpolation, got str"),
+    ("task-planned-size-text", "a prompt where planned_size wants settings", lambda k, t: kl.planned_size(k, "a red circle"), kl.WrongType, "settings must be TextToImage, ImageToImage, Inpaint, ControlNet, Variations or Interpolation, got str"),
     # pictures passed straight to the API: converted as uploads are, or refused by name
     ("api-image-empty", "a 0 x 0 picture to image→image", lambda k, t: kl.image_to_image(k, I(prompt="a", image=PIL.Image.new("RGB", (0, 0)))), kl.ImageError, "image is 0 x 0 pixels: it has no pixels to use"),
     ("api-image-zero-width", "a 0 x 5 picture to image→image", lambda k, t: kl.image_to_image(k, I(prompt="a", image=PIL.Image.new("RGB", (0, 5)))), kl.ImageError, "image is 0 x 5 pixels"),
@@ -433,12 +433,27 @@ INPAINT_BAD_INPUTS = [
     ("mask-feather-negative", "feather -1", lambda k, t: kl.inpaint(k, P(keep_outside=True, feather=-1.0)), kl.SettingsError, "feather must be a number of pixels from 0 to 256, got -1.0"),
     ("mask-task", "Inpaint settings to image_to_image", lambda k, t: kl.image_to_image(k, P()), kl.WrongType, r"call kl.inpaint\(kit, settings\) instead"),
 ]
-ALL_BAD_INPUTS = BAD_INPUTS + MORE_BAD_INPUTS + INPAINT_BAD_INPUTS
+HINT = kl.masks.ellipse((64, 64), (8, 8, 40, 40))
+C = lambda **changes: kl.ControlNet(**{"prompt": "a green square", "hint": HINT, **FAST, **changes})  # noqa: E731
+V = lambda **changes: kl.Variations(**{"image": RED, **FAST, **changes})  # noqa: E731
+CONTROL_BAD_INPUTS = [
+    ("control-no-hint", "ControlNet without a hint", lambda k, t: kl.controlnet(k, C(hint=None)), kl.SettingsError, r"hint is missing: give a depth picture \(kl.depth_map\(kit, picture\)\)"),
+    ("control-hint-path", "a file name as the hint", lambda k, t: kl.controlnet(k, C(hint="depth.png")), kl.WrongType, "hint must be a PIL image"),
+    ("control-strength", "image→image strength 1.5", lambda k, t: kl.controlnet(k, C(image=RED, strength=1.5)), kl.SettingsError, r"strength must be in \(0, 1\], got 1.5"),
+    ("control-prior-strength", "emb2emb strength 0", lambda k, t: kl.controlnet(k, C(image=RED, prior_strength=0)), kl.SettingsError, r"prior_strength must be in \(0, 1\], got 0"),
+    ("control-empty-hint", "a 0 x 0 hint", lambda k, t: kl.controlnet(k, C(hint=PIL.Image.new("L", (0, 0)))), kl.ImageError, "hint is 0 x 0 pixels"),
+    ("control-depth-tiny", "a depth map from a model without an estimator", lambda k, t: kl.depth_map(k, RED), kl.SourceError, "the tiny model has no depth estimator"),
+    ("control-variations-no-image", "variations without a picture", lambda k, t: kl.variations(k, V(image=None)), kl.SettingsError, r"image is missing: variations are made from a picture"),
+    ("control-variations-strength", "a prompt with prior_strength 2", lambda k, t: kl.variations(k, V(prompt="a", prior_strength=2.0)), kl.SettingsError, r"prior_strength must be in \(0, 1\], got 2.0"),
+    ("control-variations-task", "Variations settings to text_to_image", lambda k, t: kl.text_to_image(k, V()), kl.WrongType, r"call kl.variations\(kit, settings\) instead"),
+]
+ALL_BAD_INPUTS = BAD_INPUTS + MORE_BAD_INPUTS + INPAINT_BAD_INPUTS + CONTROL_BAD_INPUTS
 FAMILIES = {  # case id prefix → family, for docs/reliability.md
     "np-": "numbers from numpy and sliders", "task-": "mixing up the tasks", "api-image-": "pictures passed straight to the API",
     "save-": "never lose a finished picture", "file-": "tampered and foreign files", "load-": "loading", "source-": "loading",
     "offload-": "loading", "dtype-": "loading", "upload-": "pictures from uploads and URLs", "url-": "pictures from uploads and URLs",
     "helper-": "helpers, callbacks and text", "cli-": "the command line", "mask-": "inpainting masks",
+    "control-": "ControlNet hints and variations",
 }
 
 

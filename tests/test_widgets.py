@@ -350,14 +350,14 @@ def test_the_core_package_never_imports_ipywidgets():
 
 
 def test_widget_tests_pass_with_colabs_ipywidgets_7():
-    """Run this file (and the mask painter's) again with ipywidgets 7.7 (installed by `make` into .venv/ipywidgets7) first on the path."""
+    """Run this file (and the other panels' widget tests) again with ipywidgets 7.7 (installed by `make` into .venv/ipywidgets7) first on the path."""
     root = Path(__file__).resolve().parents[1]
     target = Path(sys.prefix) / "ipywidgets7"
     assert (target / "ipywidgets").is_dir(), "run `make env` to install ipywidgets 7.7 beside the venv"
     env = {**os.environ, "PYTHONPATH": str(target)}
     code = "import ipywidgets, sys; sys.exit(0 if ipywidgets.__version__.startswith('7.7') else 1)"
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
-    files = [str(Path(__file__)), str(Path(__file__).with_name("test_inpaint_widgets.py"))]  # the mask painter too
+    files = [str(Path(__file__).with_name(name)) for name in ("test_widgets.py", "test_inpaint_widgets.py", "test_controlnet_widgets.py")]
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, "-k", "not ipywidgets_7"]
     out = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:]

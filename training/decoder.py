@@ -22,7 +22,7 @@ import torch
 from diffusers.training_utils import EMAModel, compute_snr
 
 from .log import Log
-from .schedule import warmup_cosine
+from .schedule import unet_update, warmup_cosine
 
 CONDITION_DROPOUT = 0.1
 MIN_SNR = 5.0
@@ -50,12 +50,7 @@ def train(unet, scheduler, latents, embeddings, zero_embedding, steps: int, batc
         noisy, target, weight, condition = (x.to(device) for x in (noisy, target, weight, condition))
         predicted = unet(noisy, t.to(device), encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample[:, :4]
         loss = (weight * ((predicted - target) ** 2).mean(dim=(1, 2, 3))).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        ema.step(unet.parameters())
+        unet_update(loss, unet, optimizer, schedule, ema)
         log.step("decoder", step, steps, loss=loss.item())
     ema.copy_to(unet.parameters())
     unet.eval()

@@ -28,7 +28,7 @@ from diffusers.training_utils import EMAModel, compute_snr
 from kandinsky_lab import masks, world
 
 from .log import Log
-from .schedule import warmup_cosine
+from .schedule import unet_update, warmup_cosine
 
 IN_CHANNELS = 9
 CONDITION_DROPOUT = 0.1
@@ -113,12 +113,7 @@ def train(unet, scheduler, scenes, latents, embeddings, zero_embedding, steps: i
         where = (1 - keep) + KEPT_WEIGHT * keep
         per_picture = (where * (predicted - target) ** 2).sum(dim=(1, 2, 3)) / (where.sum(dim=(1, 2, 3)) * clean.shape[1])
         loss = (weight * per_picture).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        ema.step(unet.parameters())
+        unet_update(loss, unet, optimizer, schedule, ema)
         log.step("inpaint", step, steps, loss=loss.item())
     ema.copy_to(unet.parameters())
     unet.eval()

@@ -1,4 +1,4 @@
-"""Train the nano model in six stages and save it as Kandinsky 2.2 pipeline folders.
+"""Train the nano model in eight stages and save it as Kandinsky 2.2 pipeline folders.
 
     python -m training.train --out kandinsky_lab/models/nano          # full run, ~100 min on 2 CPU cores
     python -m training.train --out kandinsky_lab/models/nano --resume kandinsky_lab/models/nano
@@ -8,10 +8,12 @@
 Stages, each on frozen results of the ones before: MoVQ (movq.py) → CLIP towers (clip.py) →
 prior (prior.py) → UNet decoder (decoder.py) → MoVQ's decoder alone, longer (movq.py; the encoder,
 and so the UNet's latents, stay fixed) → the inpainting UNet, the decoder's widened to 9 input
-channels (inpaint.py). `--resume FOLDER` continues a run that stopped between
+channels (inpaint.py) → a depth estimator, a tiny DPT (depth.py) → the depth ControlNet UNet, the
+decoder's given a hint (controlnet.py). `--resume FOLDER` continues a run that stopped between
 stages. Seeded: the same preset on the same torch version and thread count gives the same weights.
-Writes prior/, decoder/ and decoder-inpaint/unet/ exactly as `save_pretrained` does (safetensors; the
-inpainting folder holds only its UNet: the Kit shares the decoder's MoVQ and scheduler), kandinsky_lab.json (default size 64 and the training summary) and training_log.jsonl.
+Writes prior/, decoder/, decoder-inpaint/unet/, controlnet-depth/unet/ and depth/ exactly as
+`save_pretrained` does (safetensors; the task folders hold only their UNet: the Kit shares the
+decoder's MoVQ and scheduler; depth/ loads with transformers' depth-estimation pipeline), kandinsky_lab.json (default size 64 and the training summary) and training_log.jsonl.
 """
 
 import argparse
@@ -26,16 +28,18 @@ from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline, UNet2DCon
 
 from kandinsky_lab import world
 
-from . import clip, data, decoder, inpaint, model, movq, prior
+from . import clip, controlnet, data, decoder, depth, inpaint, model, movq, prior
 from . import tokenizer as nano_tokenizer
 from .log import Log
 
 PRESETS = {  # steps and batch size per stage; `pictures` rendered once for all stages
-    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16), "inpaint": (3000, 32)},
-    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4), "inpaint": (2, 4)},
+    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16), "inpaint": (3000, 32), "depth": (1200, 32), "controlnet": (2500, 16)},
+    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4), "inpaint": (2, 4), "depth": (2, 4), "controlnet": (2, 4)},
 }
 SEED = 0
 INPAINT = "decoder-inpaint"  # as the real model's repository: kandinsky-community/kandinsky-2-2-decoder-inpaint
+CONTROLNET = "controlnet-depth"  # kandinsky-community/kandinsky-2-2-controlnet-depth
+DEPTH = "depth"  # the depth estimator (the guide uses Intel/dpt-large)
 
 
 def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -> dict:
@@ -81,10 +85,23 @@ def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -
         inpaint.train(inpaint_unet, decoder_pipe.scheduler, pictures.scenes, latents, embeddings, zero, *plan["inpaint"], seed=seed + 6, log=log)
     else:
         inpaint_unet = UNet2DConditionModel.from_pretrained(resume / INPAINT, subfolder="unet", use_safetensors=True)
+    if "depth" not in done_before:
+        depth_model, depth_processor = depth.build()
+        depth.train(depth_model, pictures, *plan["depth"], seed=seed + 7, log=log)
+        depth.save(depth_model, depth_processor, out / DEPTH)
+    elif resume.resolve() != out.resolve():
+        shutil.copytree(resume / DEPTH, out / DEPTH, dirs_exist_ok=True)
+    if "controlnet" not in done_before:
+        control_unet = controlnet.widen(decoder_pipe.unet)
+        zero = clip.zero_embedding(prior_pipe.image_encoder)
+        controlnet.train(control_unet, decoder_pipe.scheduler, pictures, latents, embeddings, zero, *plan["controlnet"], seed=seed + 8, log=log)
+    else:
+        control_unet = UNet2DConditionModel.from_pretrained(resume / CONTROLNET, subfolder="unet", use_safetensors=True)
 
     prior_pipe.save_pretrained(out / "prior", safe_serialization=True)
     decoder_pipe.save_pretrained(out / "decoder", safe_serialization=True)
     inpaint_unet.save_pretrained(out / INPAINT / "unet", safe_serialization=True)
+    control_unet.save_pretrained(out / CONTROLNET / "unet", safe_serialization=True)
     portable(out / "prior", prior_pipe.tokenizer)
     summary = {
         "default_size": world.SIDE,
@@ -101,7 +118,7 @@ def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -
         "latent_mean": round(latents.mean().item(), 3),
         "latent_std": round(latents.std().item(), 3),
         "parameters": {name: model.count(module) for name, module in {**prior_pipe.components, **decoder_pipe.components}.items() if isinstance(module, torch.nn.Module)}
-        | {"inpaint_unet": model.count(inpaint_unet)},
+        | {"inpaint_unet": model.count(inpaint_unet), "controlnet_unet": model.count(control_unet)},
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }

@@ -1,5 +1,6 @@
 """The history gallery: every finished picture as a card, with "restore settings" and "send to" buttons
-(→ i2i: the start image of image→image; → inpaint: the picture to repaint).
+(→ i2i: the start image of image→image; → inpaint: the picture to repaint; → control: the picture
+whose layout ControlNet keeps; → vary: the picture to make variations of).
 
 Each card keeps the settings of its own picture — one image, with that picture's prior and decoder
 seeds — so restoring puts back *exactly* what made it, even when it came from a batch of several.
@@ -23,7 +24,7 @@ from ..generate import Result
 from ..grids import enlarged
 from ..metadata import load_settings, read_record
 from ..samples import samples
-from ..settings import ImageToImage, Inpaint, Interpolation
+from ..settings import ControlNet, ImageToImage, Inpaint, Interpolation, Variations
 from .controls import png_bytes
 
 CARD = "150px"
@@ -55,6 +56,10 @@ def describe(settings) -> tuple[str, str]:
         return "image → image", settings.prompt
     if isinstance(settings, Inpaint):
         return "inpainting", settings.prompt
+    if isinstance(settings, ControlNet):
+        return "controlnet", settings.prompt
+    if isinstance(settings, Variations):
+        return "variations", settings.prompt or "of a picture"
     return "text → image", settings.prompt
 
 
@@ -133,7 +138,8 @@ class HistoryGallery:
         label = W.HTML("".join(f"<div style='{LINE}' title='{html.escape(line, quote=True)}'>{html.escape(line)}</div>" for line in lines))
         label.layout = W.Layout(width=CARD)
         label.add_class("kl-gallery-label")
-        parts = [thumb, label, W.HBox([restore, *sends[:1]]), *([W.HBox(sends[1:])] if sends[1:] else [])]
+        rows = [W.HBox([restore, *sends[:1]])] + [W.HBox(sends[i : i + 2]) for i in range(1, len(sends), 2)]
+        parts = [thumb, label, *rows]
         if entry.why_not:
             note = W.HTML(f"<div style='color:#8a4b00;font-size:11px;line-height:1.2'>{html.escape(entry.why_not)}</div>", layout=W.Layout(width=CARD))
             note.add_class("kl-gallery-why-not")

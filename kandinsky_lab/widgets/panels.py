@@ -1,4 +1,4 @@
-"""One panel per task: text→image, image→image, interpolation.
+"""One panel per task: text→image, image→image, interpolation (inpainting, ControlNet and variations have files of their own).
 
 A panel owns its widgets and nothing else: `settings()` reads them into a settings dataclass,
 `set_settings(s)` shows one, and Generate hands the settings to the package's task function on a
@@ -26,7 +26,7 @@ from .run_area import RunArea
 
 
 class Panel:
-    """What the three panels share: sampling controls, the run area, and the Generate wiring."""
+    """What every panel shares: sampling controls, the run area, and the Generate wiring."""
 
     task = None  # the package function that does the work
     title = ""

@@ -1,7 +1,8 @@
 """The playground: the task panels in tabs, sharing one Kit and one history gallery.
 
 Restoring a picture from the gallery opens the tab of its task with its settings; "→ i2i" makes it
-the start image of image→image, "→ inpaint" the picture to repaint. Every image input can also pick from the gallery. With an
+the start image of image→image, "→ inpaint" the picture to repaint, "→ control" the picture whose layout
+ControlNet keeps, "→ vary" the picture to make variations of. Every image input can also pick from the gallery. With an
 `output_dir`, every picture is saved there as soon as it is made, and a new playground on the same
 folder (after a kernel restart) shows them again.
 """
@@ -15,10 +16,12 @@ from pathlib import Path
 import ipywidgets as W
 
 from ..kit import Kit
-from ..settings import ImageToImage, Inpaint, Interpolation
+from ..settings import ControlNet, ImageToImage, Inpaint, Interpolation, Variations
+from .controlnet_panel import ControlNetPanel
 from .gallery import HistoryGallery
 from .inpaint_panel import InpaintPanel
 from .panels import ImageToImagePanel, InterpolationPanel, TextToImagePanel
+from .variations_panel import VariationsPanel
 
 
 class Playground:
@@ -26,15 +29,21 @@ class Playground:
         self.gallery = HistoryGallery(
             on_restore=self.restore,
             on_send=self.send_to_image_to_image,
-            targets={"→ inpaint": ("repaint part of this picture (inpainting)", self.send_to_inpaint)},
+            targets={
+                "→ inpaint": ("repaint part of this picture (inpainting)", self.send_to_inpaint),
+                "→ control": ("keep this picture's layout, change the rest (ControlNet)", self.send_to_controlnet),
+                "→ vary": ("variations of this picture", self.send_to_variations),
+            },
         )
         self.text_to_image = TextToImagePanel(kit, on_result=self._on_result, output_dir=output_dir)
         self.image_to_image = ImageToImagePanel(kit, on_result=self._on_result, output_dir=output_dir)
         self.interpolation = InterpolationPanel(kit, on_result=self._on_result, output_dir=output_dir)
         self.inpaint = InpaintPanel(kit, on_result=self._on_result, output_dir=output_dir)
-        self.panels = [self.text_to_image, self.image_to_image, self.interpolation, self.inpaint]
+        self.controlnet = ControlNetPanel(kit, on_result=self._on_result, output_dir=output_dir)
+        self.variations = VariationsPanel(kit, on_result=self._on_result, output_dir=output_dir)
+        self.panels = [self.text_to_image, self.image_to_image, self.interpolation, self.inpaint, self.controlnet, self.variations]
         self.tabs = W.Tab(children=[p.widget for p in self.panels])
-        for i, name in enumerate(["text → image", "image → image", "interpolation", "inpainting"]):
+        for i, name in enumerate(["text → image", "image → image", "interpolation", "inpainting", "controlnet", "variations"]):
             self.tabs.set_title(i, name)
         self.widget = W.VBox([self.tabs, self.gallery.box])
         self.widget.add_class("kl-playground")
@@ -47,11 +56,11 @@ class Playground:
         self._share_gallery()
 
     def _share_gallery(self) -> None:
-        for panel in (self.image_to_image, self.interpolation, self.inpaint):
+        for panel in (self.image_to_image, self.interpolation, self.inpaint, self.controlnet, self.variations):
             panel.image_input.set_gallery(self.gallery.images)
 
     def restore(self, settings) -> None:
-        kinds = {ImageToImage: 1, Interpolation: 2, Inpaint: 3}
+        kinds = {ImageToImage: 1, Interpolation: 2, Inpaint: 3, ControlNet: 4, Variations: 5}
         index = next((i for cls, i in kinds.items() if isinstance(settings, cls)), 0)
         self.panels[index].set_settings(settings)
         self.tabs.selected_index = index
@@ -63,6 +72,14 @@ class Playground:
     def send_to_inpaint(self, image) -> None:
         self.inpaint.image_input.set_image(image, "from the gallery")
         self.tabs.selected_index = 3
+
+    def send_to_controlnet(self, image) -> None:
+        self.controlnet.image_input.set_image(image, "from the gallery")
+        self.tabs.selected_index = 4
+
+    def send_to_variations(self, image) -> None:
+        self.variations.image_input.set_image(image, "from the gallery")
+        self.tabs.selected_index = 5
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -1,0 +1,137 @@
+"""`python -m benchmarks.controlnet`: nano's depth estimator, depth ControlNet and variations, on scenes it never saw.
+
+Writes the "controlnet" section of benchmarks/results.md. Prompts come from the (shape, color,
+background) combinations held out of training (training/data.py HELD_OUT); prompt i uses seed i and
+25 + 25 steps; judge.py reads the pictures.
+
+    depth       transformers.pipeline("depth-estimation", nano's depth/) on rendered held-out scenes:
+                the share of pixels whose depth (> 127 = near) agrees with the scene's object mask
+    layout      for each prompt, a hint from another scene (the prompt's shape, another place, size and
+                colors), estimated from that scene's picture by the depth pipeline: the result's object
+                (judge.object_mask) against the hint scene's object, intersection over union >= 0.8?
+    colors      the prompt's object and background colors in the same pictures
+    control     the same prompts and seeds by text→image, no hint: the same overlap (chance level)
+    ceiling     the hint scene's own picture through MoVQ (encode + decode, nothing generated), judged the same
+                way: how often even a perfect copy reaches the IoU at 64 × 64 (small objects' edges weigh a lot)
+    variations  kl.variations of rendered held-out scenes (no prompt): the source's object and
+                background colors kept?
+"""
+
+import random
+import time
+
+import numpy as np
+import PIL.Image
+import torch
+
+import kandinsky_lab as kl
+from benchmarks import sections
+from benchmarks.inpaint import round_trip
+from kandinsky_lab import judge, world
+from training.data import HELD_OUT
+
+PROMPTS = 110
+STEPS = dict(prior_steps=25, steps=25)
+IOU = 0.8
+TARGETS = {"layout": 0.90, "colors": 0.90, "variations": 0.90, "depth": 0.95}
+
+
+def cases(count: int = PROMPTS, seed: int = 13) -> list[tuple[world.Scene, world.Scene]]:
+    """(what the prompt asks, the scene the hint comes from): the same shape, everything else drawn anew."""
+    rng, combos = random.Random(seed), sorted(HELD_OUT)
+    found = []
+    for i in range(count):
+        shape, color, background = combos[i % len(combos)]
+        asked = world.Scene(shape, color, background, size=rng.choice(list(world.SIZES)), position="center")
+        found.append((asked, world.sample(rng, shape=shape)))
+    return found
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 0.0
+
+
+def found_object(picture) -> np.ndarray:
+    pixels = np.asarray(picture.convert("RGB"), dtype=np.float64)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    return judge.object_mask(pixels, np.median(border, axis=0))
+
+
+def depth_agreement(kit: kl.Kit, scenes: list[world.Scene]) -> float:
+    agree = [((np.asarray(kl.depth_map(kit, world.render(s))) > 127) == (np.asarray(world.object_mask(s)) > 127)).mean() for s in scenes]
+    return float(np.mean(agree))
+
+
+def measure(kit: kl.Kit) -> dict:
+    layout, colors, control, ceiling, small = [], [], [], [], []
+    for seed, (asked, source) in enumerate(cases()):
+        prompt = world.canonical(asked)
+        hint = kl.depth_map(kit, world.render(source))
+        target = np.asarray(world.object_mask(source)) > 127
+        made = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=hint, seed=seed, **STEPS)).images[0]
+        layout.append(iou(found_object(made), target))
+        seen = judge.describe(made)
+        colors.append(seen["color"] == asked.color and seen["background"] == asked.background)
+        plain = kl.text_to_image(kit, kl.TextToImage(prompt=prompt, seed=seed, **STEPS)).images[0]
+        control.append(iou(found_object(plain), target))
+        ceiling.append(iou(found_object(PIL.Image.fromarray(round_trip(kit, world.render(source)))), target))
+        small.append(source.size == "small")
+    rng = random.Random(17)
+    sources = [world.sample(rng, shape=s, color=c, background=b) for s, c, b in (sorted(HELD_OUT)[i % len(HELD_OUT)] for i in range(PROMPTS))]
+    kept = []
+    for seed, scene in enumerate(sources):
+        made = kl.variations(kit, kl.Variations(image=world.render(scene), seed=seed, **STEPS)).images[0]
+        seen = judge.describe(made)
+        kept.append(seen["color"] == scene.color and seen["background"] == scene.background)
+    layout, control, ceiling, small = np.array(layout), np.array(control), np.array(ceiling), np.array(small)
+    return {
+        "layout": float((layout >= IOU).mean()),
+        "layout_large": float((layout[~small] >= IOU).mean()),
+        "layout_small": float((layout[small] >= IOU).mean()),
+        "ceiling": float((ceiling >= IOU).mean()),
+        "ceiling_large": float((ceiling[~small] >= IOU).mean()),
+        "ceiling_small": float((ceiling[small] >= IOU).mean()),
+        "layout_median": float(np.median(layout)),
+        "control": float((control >= IOU).mean()),
+        "control_median": float(np.median(control)),
+        "colors": float(np.mean(colors)),
+        "variations": float(np.mean(kept)),
+        "depth": depth_agreement(kit, sources),
+    }
+
+
+def section(found: dict, seconds: float) -> list[str]:
+    met = lambda key: "yes" if found[key] >= TARGETS[key] else "**no**"  # noqa: E731
+    return [
+        "## ControlNet, variations and depth on nano",
+        "",
+        f"`python -m benchmarks.controlnet`: {PROMPTS} prompts from the (shape, color, background) combinations held out of "
+        "training, each with a depth hint estimated (nano's depth estimator, through transformers' depth-estimation "
+        "pipeline) from another scene of the same shape at another place and size; 25 + 25 steps; judged by "
+        f"kandinsky_lab/judge.py. {seconds / 60:.1f} min on this machine's 2-core CPU.",
+        "",
+        "| figure | measured | target | met |",
+        "| --- | --- | --- | --- |",
+        f"| with the hint: the object overlaps the hint's object, IoU ≥ {IOU} (median IoU {found['layout_median']:.2f}) | **{found['layout']:.1%}** | ≥ 90% | {met('layout')} |",
+        f"| … large hint objects / small ones | {found['layout_large']:.1%} / {found['layout_small']:.1%} | – | – |",
+        f"| ceiling: the hint scene's own picture through MoVQ, IoU ≥ {IOU} (large / small) | {found['ceiling']:.1%} ({found['ceiling_large']:.0%} / {found['ceiling_small']:.0%}) | – | – |",
+        f"| with the hint: the prompt's object and background colors | **{found['colors']:.1%}** | ≥ 90% | {met('colors')} |",
+        f"| control, text→image without the hint: IoU ≥ {IOU} (median IoU {found['control_median']:.2f}) | {found['control']:.1%} | chance | – |",
+        f"| variations (no prompt) keep the source's object and background colors | **{found['variations']:.1%}** | ≥ 90% | {met('variations')} |",
+        f"| depth estimator: pixels whose near/far agrees with the scene's object | **{found['depth']:.1%}** | ≥ 95% | {met('depth')} |",
+    ]
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    kit = kl.load("nano")
+    started = time.monotonic()
+    found = measure(kit)
+    lines = section(found, time.monotonic() - started)
+    sections.write("controlnet", lines)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Depth maps for ControlNet hints, through transformers' depth-estimation pipeline.
+
+    depth = kl.depth_map(kit, picture)     # an L picture the picture's size: bright = near
+
+The estimator is loaded on first use and kept on the Kit, through the same call for every source:
+`transformers.pipeline("depth-estimation", model=…)`.
+
+    source            estimator
+    "kandinsky-2-2"   Intel/dpt-large (DPT, as the diffusers guide's ControlNet example uses)
+    "nano", a folder  <folder>/depth (nano's: a tiny GLPN trained on the shapes world, training/depth.py)
+    "tiny"            none: pass a hint picture yourself
+
+A hint can also be drawn or uploaded: any picture, read as grey levels (white = near).
+"""
+
+from pathlib import Path
+
+import PIL.Image
+
+from .errors import SourceError, wrong_type
+from .images import to_rgb
+from .quiet import quiet_loading
+
+REAL_ESTIMATOR = "Intel/dpt-large"
+FOLDER = "depth"
+
+
+def estimator_source(kit) -> str:
+    from .loading import HUB_SOURCES, NANO, NANO_FOLDER
+
+    if kit.source in HUB_SOURCES:
+        return REAL_ESTIMATOR
+    if kit.source == "tiny":
+        raise SourceError("the tiny model has no depth estimator: pass a hint picture (ControlNet(hint=…)) instead")
+    folder = (NANO_FOLDER if kit.source == NANO else Path(kit.source)) / FOLDER
+    if not (folder / "config.json").is_file():
+        raise SourceError(f"{kit.source} has no depth estimator: looked for {folder} (nano's is made by training/depth.py); pass a hint picture instead")
+    return str(folder)
+
+
+def estimator(kit):
+    """The Kit's depth-estimation pipeline, loaded on the first call."""
+    with kit.lock:
+        if kit.depth_estimator is None:
+            from transformers import pipeline
+
+            source = estimator_source(kit)
+            device = kit.execution_device
+            with quiet_loading():
+                kit.depth_estimator = pipeline("depth-estimation", model=source, device=device)  # float32: small beside the UNet
+        return kit.depth_estimator
+
+
+def depth_map(kit, picture: PIL.Image.Image) -> PIL.Image.Image:
+    """The picture's depth as an L picture of the same size, bright = near (the estimator's "depth" output)."""
+    from .kit import expect_kit
+
+    expect_kit(kit)
+    if not isinstance(picture, PIL.Image.Image):
+        raise wrong_type("picture", "a PIL image", picture)
+    rgb, _ = to_rgb(picture, "picture")
+    seen = rgb
+    if kit.trained_size is not None and rgb.size != (kit.trained_size, kit.trained_size):  # nano's estimator saw 64 × 64 only
+        seen = rgb.resize((kit.trained_size, kit.trained_size), PIL.Image.Resampling.BICUBIC)
+    with kit.lock:
+        found = estimator(kit)(seen)["depth"]
+    return found.convert("L").resize(rgb.size, PIL.Image.Resampling.BILINEAR)

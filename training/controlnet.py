@@ -1,0 +1,83 @@
+"""Stage 8: nano's depth ControlNet UNet — the decoder's UNet given a hint, as kandinsky-2-2-controlnet-depth.
+
+The real ControlNet UNet is the decoder's architecture with `addition_embed_type="image_hint"` and
+`in_channels=8`: `ImageHintTimeEmbedding` turns a 3-channel hint picture, 8 × the latents' size, into 4
+channels at the latents' size (three stride-2 convolutions) that are stacked onto the 4 latent channels.
+For nano (MoVQ factor 4) a 64 × 64 picture has 16 × 16 latents, so its hint is 128 × 128.
+
+`widen` starts from the trained decoder: the same weights, the hint block new, and `conv_in`'s four new
+input channels at zero, so it begins as the plain decoder. Training is the decoder's (v-prediction,
+min-SNR-5, EMA, one condition in ten dropped to the zero embedding) on (latents, depth hint,
+embedding) triples, with one twist: the embedding comes from *another* picture with the same object and
+background colors (a random look-alike: any shape, size and place). The embedding then tells the
+colors only, and the layout can only come from the hint — which is what a hint is for. The hint is the
+scene's exact depth (1 on the object, 0 on the background), as nano's depth estimator (depth.py)
+predicts it.
+"""
+
+import torch
+from diffusers import UNet2DConditionModel
+from diffusers.training_utils import EMAModel, compute_snr
+
+from .depth import targets
+from .log import Log
+from .schedule import unet_update, warmup_cosine
+
+IN_CHANNELS = 8
+HINT_SCALE = 8  # the hint block's downscale: hint side = latent side × 8
+CONDITION_DROPOUT = 0.1
+MIN_SNR = 5.0
+
+
+def widen(unet: UNet2DConditionModel) -> UNet2DConditionModel:
+    """A ControlNet UNet computing what `unet` does until it learns to read the hint."""
+    config = {key: value for key, value in unet.config.items() if key != "_name_or_path"}
+    control = UNet2DConditionModel.from_config({**config, "in_channels": IN_CHANNELS, "addition_embed_type": "image_hint"})
+    state = unet.state_dict()
+    weight = state["conv_in.weight"]
+    state["conv_in.weight"] = torch.cat([weight, torch.zeros(weight.shape[0], IN_CHANNELS - weight.shape[1], *weight.shape[2:])], dim=1)
+    missing, unexpected = control.load_state_dict(state, strict=False)
+    if unexpected or any(not key.startswith("add_embedding.input_hint_block.") for key in missing):
+        raise ValueError(f"the decoder's weights do not fit a ControlNet UNet: missing {missing}, unexpected {unexpected}")
+    return control.to(unet.device)
+
+
+def hints(scenes, latent_side: int) -> torch.Tensor:
+    """(N, 3, side, side) depth hints in [0, 1] at the size the hint block reads (uint8 to keep it small)."""
+    return (targets(scenes, latent_side * HINT_SCALE) * 255).to(torch.uint8)[:, None].expand(-1, 3, -1, -1)
+
+
+def train(unet, scheduler, data, latents, embeddings, zero_embedding, steps: int, batch: int, seed: int, log: Log) -> None:
+    if unet.config.addition_embed_type != "image_hint":
+        raise ValueError("train a ControlNet UNet: widen the decoder's first")
+    device = unet.device
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=3e-4, weight_decay=0.01)
+    schedule = warmup_cosine(optimizer, steps, 0.03)
+    ema = EMAModel(unet.parameters(), decay=0.999, use_ema_warmup=True)
+    depth = hints(data.scenes, latents.shape[-1])
+    look_alikes = data.groups(("color", "background"))
+    group_of = torch.empty(len(data), dtype=torch.long)
+    for g, members in enumerate(look_alikes):
+        group_of[members] = g
+    unet.train()
+    for step in range(steps):
+        index = torch.randint(len(latents), (batch,), generator=generator)
+        other = torch.stack([look_alikes[g][torch.randint(len(look_alikes[g]), (1,), generator=generator)][0] for g in group_of[index].tolist()])
+        clean, condition = latents[index], embeddings[other].clone()
+        condition[torch.rand(batch, generator=generator) < CONDITION_DROPOUT] = zero_embedding
+        hint = depth[index].float() / 255
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator)
+        noise = torch.randn(clean.shape, generator=generator)
+        noisy = scheduler.add_noise(clean, noise, t)
+        target = scheduler.get_velocity(clean, noise, t)
+        snr = compute_snr(scheduler, t)
+        weight = snr.clamp(max=MIN_SNR) / (snr + 1)
+        noisy, target, weight, condition, hint = (x.to(device) for x in (noisy, target, weight, condition, hint))
+        added = {"image_embeds": condition, "hint": hint}
+        predicted = unet(noisy, t.to(device), encoder_hidden_states=None, added_cond_kwargs=added).sample[:, :4]
+        loss = (weight * ((predicted - target) ** 2).mean(dim=(1, 2, 3))).mean()
+        unet_update(loss, unet, optimizer, schedule, ema)
+        log.step("controlnet", step, steps, loss=loss.item())
+    ema.copy_to(unet.parameters())
+    unet.eval()
