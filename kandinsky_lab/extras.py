@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from diffusers import KandinskyV22ControlnetImg2ImgPipeline, KandinskyV22ControlnetPipeline, KandinskyV22InpaintPipeline, UNet2DConditionModel
 
-from . import devices, hub
+from . import devices
 from .errors import GPUOutOfMemory, SourceError
 from .quiet import quiet_loading
 

@@ -1,10 +1,12 @@
-"""The tasks as functions of (kit, settings): text→image, image→image, inpainting, interpolation.
+"""The tasks as functions of (kit, settings): text→image, image→image, inpainting, depth ControlNet,
+variations and interpolation.
 
 Each one runs the same two stages:
 
     1. embeddings: prompt -> prior -> CLIP image embedding (or images -> CLIP image encoder, mixed)
     2. decoder:    embedding -> UNet denoising MoVQ latents -> MoVQ decoder -> pixels
-                   (inpainting: its own UNet, which also reads the picture's latents and the mask)
+                   (inpainting and ControlNet: a UNet of their own, which also reads the picture's latents
+                   and the mask, or the depth hint; variations: the picture's own embedding, no prior)
 
     >>> import kandinsky_lab as kl
     >>> kit = kl.load("tiny")
