@@ -44,6 +44,7 @@ bench: env
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.nano
 	$(PY) -m benchmarks.inpaint
+	$(PY) -m benchmarks.controlnet
 	$(PY) -m benchmarks.batch
 	$(PY) -m benchmarks.samplers
 	$(PY) -m benchmarks.real_scale
