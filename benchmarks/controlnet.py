@@ -52,12 +52,6 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / union) if union else 0.0
 
 
-def found_object(picture) -> np.ndarray:
-    pixels = np.asarray(picture.convert("RGB"), dtype=np.float64)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    return judge.object_mask(pixels, np.median(border, axis=0))
-
-
 def depth_agreement(kit: kl.Kit, scenes: list[world.Scene]) -> float:
     agree = [((np.asarray(kl.depth_map(kit, world.render(s))) > 127) == (np.asarray(world.object_mask(s)) > 127)).mean() for s in scenes]
     return float(np.mean(agree))
@@ -70,12 +64,12 @@ def measure(kit: kl.Kit) -> dict:
         hint = kl.depth_map(kit, world.render(source))
         target = np.asarray(world.object_mask(source)) > 127
         made = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=hint, seed=seed, **STEPS)).images[0]
-        layout.append(iou(found_object(made), target))
+        layout.append(iou(judge.picture_object(made), target))
         seen = judge.describe(made)
         colors.append(seen["color"] == asked.color and seen["background"] == asked.background)
         plain = kl.text_to_image(kit, kl.TextToImage(prompt=prompt, seed=seed, **STEPS)).images[0]
-        control.append(iou(found_object(plain), target))
-        ceiling.append(iou(found_object(PIL.Image.fromarray(round_trip(kit, world.render(source)))), target))
+        control.append(iou(judge.picture_object(plain), target))
+        ceiling.append(iou(judge.picture_object(PIL.Image.fromarray(round_trip(kit, world.render(source)))), target))
         small.append(source.size == "small")
     rng = random.Random(17)
     sources = [world.sample(rng, shape=s, color=c, background=b) for s, c, b in (sorted(HELD_OUT)[i % len(HELD_OUT)] for i in range(PROMPTS))]

@@ -180,7 +180,6 @@ def controlnet(
     expect_kit(kit)
     expect_task(settings, ControlNet)
     check_controlnet(settings)
-    to_rgb(settings.hint, "hint")
     if settings.image is not None:
         height, width = planned_size(kit, settings)
         settings = dataclasses.replace(settings, height=height, width=width)
@@ -190,7 +189,7 @@ def controlnet(
     else:
         settings, init, notes = _with_size(kit, settings), None, []
     notes = announce(kit, settings) + notes + truncation_notes(kit, knowledge.prompt_texts(settings))
-    hint = hint_tensor(kit, settings.hint, settings.height, settings.width)
+    hint = hint_tensor(kit, settings.hint, settings.height, settings.width)  # refuses an empty hint before any work
     pipe = extras.pipeline(kit, "controlnet") if init is None else extras.image_to_image_pipeline(kit, "controlnet")
 
     def draw(kwargs: dict, rows: int) -> list:

@@ -35,6 +35,17 @@ def object_mask(pixels: np.ndarray, background_rgb: np.ndarray) -> np.ndarray:
     return largest_region(np.linalg.norm(pixels - background_rgb, axis=-1) > OBJECT_DISTANCE)
 
 
+def border_color(pixels: np.ndarray) -> np.ndarray:
+    """The median color of a picture's outermost pixels: its background, in the shapes world."""
+    return np.median(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]), axis=0)
+
+
+def picture_object(picture: Image.Image) -> np.ndarray:
+    """The object mask of a plain-background picture at its own size (object_mask against the border color)."""
+    pixels = np.asarray(picture.convert("RGB"), dtype=np.float64)
+    return object_mask(pixels, border_color(pixels))
+
+
 def largest_region(mask: np.ndarray) -> np.ndarray:
     """The biggest 8-connected region of a boolean mask (all False when the mask is)."""
     labels = np.zeros(mask.shape, dtype=np.int32)
@@ -60,8 +71,7 @@ def largest_region(mask: np.ndarray) -> np.ndarray:
 def describe(image: Image.Image) -> dict[str, str | float | None]:
     """What the picture shows; the object's attributes are None when no object stands out."""
     pixels = np.asarray(image.convert("RGB").resize((world.SIDE, world.SIDE)), dtype=np.float64)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background_rgb = np.median(border, axis=0)
+    background_rgb = border_color(pixels)
     found: dict[str, str | float | None] = {"background": nearest_color(background_rgb)}
     mask = object_mask(pixels, background_rgb)
     if mask.sum() < MIN_OBJECT_PIXELS:

@@ -149,8 +149,9 @@ def transparent(image: PIL.Image.Image) -> PIL.Image.Image:
 def shapes_object(picture: PIL.Image.Image, grow_by: int = 2) -> PIL.Image.Image:
     """The object of a shapes-world picture (nano's world), read from its pixels as judge.py does,
     widened by `grow_by` pixels so that its soft edge is repainted too."""
-    pixels, background = _shapes_pixels(picture)
-    found = judge.object_mask(pixels, background)
+    if not isinstance(picture, PIL.Image.Image):
+        raise wrong_type("picture", "a PIL image", picture)
+    found = judge.picture_object(picture)
     if not found.any():
         raise ImageError("no object stands out from the background of this picture")
     return grow(to_image(found), grow_by)
@@ -159,14 +160,6 @@ def shapes_object(picture: PIL.Image.Image, grow_by: int = 2) -> PIL.Image.Image
 def shapes_background(picture: PIL.Image.Image, margin: int = 2) -> PIL.Image.Image:
     """Everything but the object of a shapes-world picture (the object widened by `margin` is kept)."""
     return invert(shapes_object(picture, margin))
-
-
-def _shapes_pixels(picture: PIL.Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(picture, PIL.Image.Image):
-        raise wrong_type("picture", "a PIL image", picture)
-    pixels = np.asarray(picture.convert("RGB"), dtype=np.float64)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    return pixels, np.median(border, axis=0)
 
 
 def latent_cells(mask: np.ndarray, cell: int) -> np.ndarray:

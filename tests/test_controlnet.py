@@ -29,12 +29,6 @@ def scene_picture(seed: int = 3, **fixed):
     return scene, world.render(scene)
 
 
-def found_object(picture) -> np.ndarray:
-    pixels = np.asarray(picture.convert("RGB"), dtype=np.float64)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    return judge.object_mask(pixels, np.median(border, axis=0))
-
-
 # --- plumbing on tiny ---------------------------------------------------------------------------------
 
 
@@ -167,7 +161,7 @@ def test_nano_draws_where_the_hint_says_in_the_prompts_colors(nano):
     prompt = "a large yellow star on a purple background"
     made = kl.controlnet(nano, kl.ControlNet(prompt=prompt, hint=hint, **STEPS)).images[0]
     target = np.asarray(world.object_mask(scene)) > 127
-    found = found_object(made)
+    found = judge.picture_object(made)
     assert (found & target).sum() / (found | target).sum() > 0.7
     seen = judge.describe(made)
     assert (seen["color"], seen["background"]) == ("yellow", "purple")

@@ -17,16 +17,15 @@ predicts it.
 
 import torch
 from diffusers import UNet2DConditionModel
-from diffusers.training_utils import EMAModel, compute_snr
+from diffusers.training_utils import EMAModel
 
 from .depth import targets
 from .log import Log
-from .schedule import unet_update, warmup_cosine
+from .schedule import unet_update, v_training_pair, warmup_cosine
 
 IN_CHANNELS = 8
 HINT_SCALE = 8  # the hint block's downscale: hint side = latent side × 8
 CONDITION_DROPOUT = 0.1
-MIN_SNR = 5.0
 
 
 def widen(unet: UNet2DConditionModel) -> UNet2DConditionModel:
@@ -67,12 +66,7 @@ def train(unet, scheduler, data, latents, embeddings, zero_embedding, steps: int
         clean, condition = latents[index], embeddings[other].clone()
         condition[torch.rand(batch, generator=generator) < CONDITION_DROPOUT] = zero_embedding
         hint = depth[index].float() / 255
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator)
-        noise = torch.randn(clean.shape, generator=generator)
-        noisy = scheduler.add_noise(clean, noise, t)
-        target = scheduler.get_velocity(clean, noise, t)
-        snr = compute_snr(scheduler, t)
-        weight = snr.clamp(max=MIN_SNR) / (snr + 1)
+        t, noisy, target, weight = v_training_pair(scheduler, clean, generator)
         noisy, target, weight, condition, hint = (x.to(device) for x in (noisy, target, weight, condition, hint))
         added = {"image_embeds": condition, "hint": hint}
         predicted = unet(noisy, t.to(device), encoder_hidden_states=None, added_cond_kwargs=added).sample[:, :4]

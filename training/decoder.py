@@ -19,13 +19,12 @@ Runs on whatever device the UNet is on; batches are drawn on the CPU with a seed
 
 import torch
 
-from diffusers.training_utils import EMAModel, compute_snr
+from diffusers.training_utils import EMAModel
 
 from .log import Log
-from .schedule import unet_update, warmup_cosine
+from .schedule import unet_update, v_training_pair, warmup_cosine
 
 CONDITION_DROPOUT = 0.1
-MIN_SNR = 5.0
 
 
 def train(unet, scheduler, latents, embeddings, zero_embedding, steps: int, batch: int, seed: int, log: Log) -> None:
@@ -41,12 +40,7 @@ def train(unet, scheduler, latents, embeddings, zero_embedding, steps: int, batc
         index = torch.randint(len(latents), (batch,), generator=generator)
         clean, condition = latents[index], embeddings[index].clone()
         condition[torch.rand(batch, generator=generator) < CONDITION_DROPOUT] = zero_embedding
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator)
-        noise = torch.randn(clean.shape, generator=generator)
-        noisy = scheduler.add_noise(clean, noise, t)
-        target = scheduler.get_velocity(clean, noise, t)
-        snr = compute_snr(scheduler, t)
-        weight = snr.clamp(max=MIN_SNR) / (snr + 1)
+        t, noisy, target, weight = v_training_pair(scheduler, clean, generator)
         noisy, target, weight, condition = (x.to(device) for x in (noisy, target, weight, condition))
         predicted = unet(noisy, t.to(device), encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample[:, :4]
         loss = (weight * ((predicted - target) ** 2).mean(dim=(1, 2, 3))).mean()

@@ -23,16 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
-from diffusers.training_utils import EMAModel, compute_snr
+from diffusers.training_utils import EMAModel
 
 from kandinsky_lab import masks, world
 
 from .log import Log
-from .schedule import unet_update, warmup_cosine
+from .schedule import unet_update, v_training_pair, warmup_cosine
 
 IN_CHANNELS = 9
 CONDITION_DROPOUT = 0.1
-MIN_SNR = 5.0
 KEPT_WEIGHT = 0.25
 # prepare_mask marks a repainted latent pixel's neighbours at these offsets as repainted too (not the
 # two anti-diagonal ones): a symmetric set, so one cross-correlation applies it
@@ -101,12 +100,7 @@ def train(unet, scheduler, scenes, latents, embeddings, zero_embedding, steps: i
         condition[torch.rand(batch, generator=generator) < CONDITION_DROPOUT] = zero_embedding
         repaint = torch.from_numpy(np.stack([random_mask(scenes[i], rng) for i in index.tolist()])[:, None].astype(np.float32))
         keep = keep_mask(repaint, clean.shape[-2:])
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator)
-        noise = torch.randn(clean.shape, generator=generator)
-        noisy = scheduler.add_noise(clean, noise, t)
-        target = scheduler.get_velocity(clean, noise, t)
-        snr = compute_snr(scheduler, t)
-        weight = snr.clamp(max=MIN_SNR) / (snr + 1)
+        t, noisy, target, weight = v_training_pair(scheduler, clean, generator)
         inputs = torch.cat([noisy, clean * keep, keep], dim=1)
         inputs, target, weight, condition, keep = (x.to(device) for x in (inputs, target, weight, condition, keep))
         predicted = unet(inputs, t.to(device), encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample[:, :4]

@@ -14,13 +14,13 @@ import ipywidgets as W
 
 from .. import masks
 from ..errors import SettingsError
-from ..generate import inpaint, start_image_size
+from ..generate import inpaint
 from ..kit import Kit
 from ..settings import Inpaint
 from ..sizes import fit_size
-from .controls import INPUT_SIZE, MODEL_SIZE, WIDE, ImageInput, set_slider, slider
+from .controls import INPUT_SIZE, WIDE, ImageInput, set_slider, slider
 from .mask_painter import MaskEditor
-from .panels import Panel
+from .panels import Panel, picture_size_reason
 
 
 class InpaintPanel(Panel):
@@ -93,14 +93,7 @@ class InpaintPanel(Panel):
             raise SettingsError("paint the part to repaint first (brush or rectangle): the mask is empty")
 
     def size_reason(self, settings) -> str:
-        choice = self.sampling.size.dropdown.value
-        if settings.image is None:
-            return "" if isinstance(choice, tuple) else "choose or upload a picture"
-        if choice == MODEL_SIZE:
-            return start_image_size(self.kit, settings.image)[2]
-        if choice == INPUT_SIZE:
-            return f"the picture's {settings.image.width} × {settings.image.height}, moved to the nearest multiple of {self.kit.size_multiple}"
-        return ""
+        return picture_size_reason(self, settings.image, "picture")
 
     def _new_picture(self, image) -> None:
         if image is not None:

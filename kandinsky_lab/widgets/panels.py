@@ -152,14 +152,7 @@ class ImageToImagePanel(TextToImagePanel):
             raise SettingsError("choose or upload a start image: upload a file, load a URL, or pick a sample or a gallery picture")
 
     def size_reason(self, settings) -> str:
-        choice = self.sampling.size.dropdown.value
-        if settings.image is None:
-            return "" if isinstance(choice, tuple) else "choose or upload a start image"
-        if choice == MODEL_SIZE:
-            return start_image_size(self.kit, settings.image)[2]
-        if choice == INPUT_SIZE:
-            return f"the start image's {settings.image.width} × {settings.image.height}, moved to the nearest multiple of {self.kit.size_multiple}"
-        return ""
+        return picture_size_reason(self, settings.image, "start image")
 
     def set_settings(self, s: ImageToImage) -> None:
         super().set_settings(s)
@@ -267,6 +260,18 @@ class InterpolationPanel(Panel):
         total = sum(s.value for _, s, _ in self.items)
         warning = " — all zero: raise a weight" if total == 0 else ""
         self.weight_sum.value = f"sum of weights: <b>{total:.2f}</b>{warning}"
+
+
+def picture_size_reason(panel: Panel, image, name: str) -> str:
+    """Why a panel whose size follows a picture (image→image, inpainting) renders the size it does."""
+    choice = panel.sampling.size.dropdown.value
+    if image is None:
+        return "" if isinstance(choice, tuple) else f"choose or upload a {name}"
+    if choice == MODEL_SIZE:
+        return start_image_size(panel.kit, image)[2]
+    if choice == INPUT_SIZE:
+        return f"the {name}'s {image.width} × {image.height}, moved to the nearest multiple of {panel.kit.size_multiple}"
+    return ""
 
 
 def replace_settings(panel: Panel, **changes) -> None:
