@@ -10,6 +10,8 @@ background) combinations held out of training (training/data.py HELD_OUT); promp
                 colors), estimated from that scene's picture by the depth pipeline: the result's object
                 (judge.object_mask) against the hint scene's object, intersection over union >= 0.8?
     colors      the prompt's object and background colors in the same pictures
+    guidance 2  layout and colors again at decoder guidance 2 instead of the default 4: guidance amplifies what
+                the embedding adds to the hint — its layout included — so a lower scale lets the hint lead
     control     the same prompts and seeds by text→image, no hint: the same overlap (chance level)
     ceiling     the hint scene's own picture through MoVQ (encode + decode, nothing generated), judged the same
                 way: how often even a perfect copy reaches the IoU at 64 × 64 (small objects' edges weigh a lot)
@@ -32,6 +34,7 @@ from training.data import HELD_OUT
 
 PROMPTS = 110
 STEPS = dict(prior_steps=25, steps=25)
+LOW_GUIDANCE = 2.0
 IOU = 0.8
 TARGETS = {"layout": 0.90, "colors": 0.90, "variations": 0.90, "depth": 0.95}
 
@@ -58,7 +61,7 @@ def depth_agreement(kit: kl.Kit, scenes: list[world.Scene]) -> float:
 
 
 def measure(kit: kl.Kit) -> dict:
-    layout, colors, control, ceiling, small = [], [], [], [], []
+    layout, colors, control, ceiling, small, low_layout, low_colors = [], [], [], [], [], [], []
     for seed, (asked, source) in enumerate(cases()):
         prompt = world.canonical(asked)
         hint = kl.depth_map(kit, world.render(source))
@@ -67,6 +70,10 @@ def measure(kit: kl.Kit) -> dict:
         layout.append(iou(judge.picture_object(made), target))
         seen = judge.describe(made)
         colors.append(seen["color"] == asked.color and seen["background"] == asked.background)
+        low = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=hint, seed=seed, guidance_scale=LOW_GUIDANCE, **STEPS)).images[0]
+        low_layout.append(iou(judge.picture_object(low), target))
+        seen = judge.describe(low)
+        low_colors.append(seen["color"] == asked.color and seen["background"] == asked.background)
         plain = kl.text_to_image(kit, kl.TextToImage(prompt=prompt, seed=seed, **STEPS)).images[0]
         control.append(iou(judge.picture_object(plain), target))
         ceiling.append(iou(judge.picture_object(PIL.Image.fromarray(round_trip(kit, world.render(source)))), target))
@@ -78,7 +85,7 @@ def measure(kit: kl.Kit) -> dict:
         made = kl.variations(kit, kl.Variations(image=world.render(scene), seed=seed, **STEPS)).images[0]
         seen = judge.describe(made)
         kept.append(seen["color"] == scene.color and seen["background"] == scene.background)
-    layout, control, ceiling, small = np.array(layout), np.array(control), np.array(ceiling), np.array(small)
+    layout, control, ceiling, small, low_layout = np.array(layout), np.array(control), np.array(ceiling), np.array(small), np.array(low_layout)
     return {
         "layout": float((layout >= IOU).mean()),
         "layout_large": float((layout[~small] >= IOU).mean()),
@@ -87,6 +94,10 @@ def measure(kit: kl.Kit) -> dict:
         "ceiling_large": float((ceiling[~small] >= IOU).mean()),
         "ceiling_small": float((ceiling[small] >= IOU).mean()),
         "layout_median": float(np.median(layout)),
+        "low_layout": float((low_layout >= IOU).mean()),
+        "low_layout_large": float((low_layout[~small] >= IOU).mean()),
+        "low_layout_small": float((low_layout[small] >= IOU).mean()),
+        "low_colors": float(np.mean(low_colors)),
         "control": float((control >= IOU).mean()),
         "control_median": float(np.median(control)),
         "colors": float(np.mean(colors)),
@@ -111,6 +122,8 @@ def section(found: dict, seconds: float) -> list[str]:
         f"| … large hint objects / small ones | {found['layout_large']:.1%} / {found['layout_small']:.1%} | – | – |",
         f"| ceiling: the hint scene's own picture through MoVQ, IoU ≥ {IOU} (large / small) | {found['ceiling']:.1%} ({found['ceiling_large']:.0%} / {found['ceiling_small']:.0%}) | – | – |",
         f"| with the hint: the prompt's object and background colors | **{found['colors']:.1%}** | ≥ 90% | {met('colors')} |",
+        f"| at decoder guidance {LOW_GUIDANCE:g} instead of 4: IoU ≥ {IOU} (large / small) | {found['low_layout']:.1%} ({found['low_layout_large']:.0%} / {found['low_layout_small']:.0%}) | – | – |",
+        f"| at decoder guidance {LOW_GUIDANCE:g}: the prompt's colors | {found['low_colors']:.1%} | – | – |",
         f"| control, text→image without the hint: IoU ≥ {IOU} (median IoU {found['control_median']:.2f}) | {found['control']:.1%} | chance | – |",
         f"| variations (no prompt) keep the source's object and background colors | **{found['variations']:.1%}** | ≥ 90% | {met('variations')} |",
         f"| depth estimator: pixels whose near/far agrees with the scene's object | **{found['depth']:.1%}** | ≥ 95% | {met('depth')} |",

@@ -141,6 +141,22 @@ def test_training_hints_are_the_scenes_exact_depth():
     assert model(pixel_values=torch.rand(1, 3, 64, 64)).predicted_depth.shape == (1, 64, 64)
 
 
+@pytest.mark.slow
+def test_training_hints_are_the_ones_the_kit_hands_the_unet(nano):
+    """Most training hints are nano's depth estimate: the same grey levels `kl.controlnet` passes for that picture."""
+    from types import SimpleNamespace
+
+    from kandinsky_lab.loading import NANO_FOLDER
+
+    scenes = [scene_picture(seed)[0] for seed in (1, 2)]
+    pixels = torch.from_numpy(np.stack([np.asarray(world.render(s)) for s in scenes])).permute(0, 3, 1, 2)
+    found = training_controlnet.estimated_hints(training_depth.pipeline(NANO_FOLDER / "depth"), SimpleNamespace(pixels=pixels), 16)
+    assert found.shape == (2, 3, 128, 128) and found.dtype == torch.uint8
+    for scene, hint in zip(scenes, found):
+        kit_hint = kl.generate.hint_tensor(nano, kl.depth_map(nano, world.render(scene)), 64, 64)[0] * 255
+        assert (hint.float() - kit_hint).abs().max() <= 2  # the same picture, up to rounding to grey levels twice
+
+
 # --- nano ---------------------------------------------------------------------------------------------
 
 

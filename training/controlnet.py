@@ -10,11 +10,17 @@ input channels at zero, so it begins as the plain decoder. Training is the decod
 min-SNR-5, EMA, one condition in ten dropped to the zero embedding) on (latents, depth hint,
 embedding) triples, with one twist: the embedding comes from *another* picture with the same object and
 background colors (a random look-alike: any shape, size and place). The embedding then tells the
-colors only, and the layout can only come from the hint — which is what a hint is for. The hint is the
-scene's exact depth (1 on the object, 0 on the background), as nano's depth estimator (depth.py)
-predicts it.
+colors only, and the layout can only come from the hint — which is what a hint is for.
+
+The hints are the ones the kit will be given: most (ESTIMATED) are nano's depth estimator's output for the
+picture, through transformers' depth-estimation pipeline and resized as `generate.hint_tensor` does —
+soft-edged, with a small star's points rounded — the rest the scene's exact depth (1 on the object, 0 on the
+background), as a hint drawn by hand. Trained on exact hints only (the first version), the UNet followed
+estimated ones less well: IoU ≥ 0.8 with the hint's object in 51 % of the held-out benchmark's cases.
 """
 
+import numpy as np
+import PIL.Image
 import torch
 from diffusers import UNet2DConditionModel
 from diffusers.training_utils import EMAModel
@@ -26,6 +32,7 @@ from .schedule import unet_update, v_training_pair, warmup_cosine
 IN_CHANNELS = 8
 HINT_SCALE = 8  # the hint block's downscale: hint side = latent side × 8
 CONDITION_DROPOUT = 0.1
+ESTIMATED = 0.7  # the share of training hints that come from the depth estimator (the rest: exact depth)
 
 
 def widen(unet: UNet2DConditionModel) -> UNet2DConditionModel:
@@ -46,7 +53,20 @@ def hints(scenes, latent_side: int) -> torch.Tensor:
     return (targets(scenes, latent_side * HINT_SCALE) * 255).to(torch.uint8)[:, None].expand(-1, 3, -1, -1)
 
 
-def train(unet, scheduler, data, latents, embeddings, zero_embedding, steps: int, batch: int, seed: int, log: Log) -> None:
+def estimated_hints(estimator, data, latent_side: int) -> torch.Tensor:
+    """(N, 3, side, side) uint8: the depth estimator's picture of each scene (a transformers depth-estimation
+    pipeline), grey levels resized to the hint block's side with the bilinear filter `generate.hint_tensor` uses."""
+    side, found = latent_side * HINT_SCALE, []
+    pictures = [PIL.Image.fromarray(p) for p in data.pixels.permute(0, 2, 3, 1).numpy()]
+    for start in range(0, len(pictures), 256):
+        for out in estimator(pictures[start : start + 256], batch_size=64):
+            grey = out["depth"].convert("L").resize((side, side), PIL.Image.Resampling.BILINEAR)
+            found.append(torch.from_numpy(np.array(grey)))
+    return torch.stack(found)[:, None].expand(-1, 3, -1, -1)
+
+
+def train(unet, scheduler, data, latents, embeddings, zero_embedding, steps: int, batch: int, seed: int, log: Log, estimated: torch.Tensor | None = None) -> None:
+    """`estimated`: the estimator's hints for `data` (estimated_hints); without them every hint is exact."""
     if unet.config.addition_embed_type != "image_hint":
         raise ValueError("train a ControlNet UNet: widen the decoder's first")
     device = unet.device
@@ -54,7 +74,7 @@ def train(unet, scheduler, data, latents, embeddings, zero_embedding, steps: int
     optimizer = torch.optim.AdamW(unet.parameters(), lr=3e-4, weight_decay=0.01)
     schedule = warmup_cosine(optimizer, steps, 0.03)
     ema = EMAModel(unet.parameters(), decay=0.999, use_ema_warmup=True)
-    depth = hints(data.scenes, latents.shape[-1])
+    exact = hints(data.scenes, latents.shape[-1])
     look_alikes = data.groups(("color", "background"))
     group_of = torch.empty(len(data), dtype=torch.long)
     for g, members in enumerate(look_alikes):
@@ -65,7 +85,10 @@ def train(unet, scheduler, data, latents, embeddings, zero_embedding, steps: int
         other = torch.stack([look_alikes[g][torch.randint(len(look_alikes[g]), (1,), generator=generator)][0] for g in group_of[index].tolist()])
         clean, condition = latents[index], embeddings[other].clone()
         condition[torch.rand(batch, generator=generator) < CONDITION_DROPOUT] = zero_embedding
-        hint = depth[index].float() / 255
+        hint = exact[index]
+        if estimated is not None:
+            hint = torch.where((torch.rand(batch, generator=generator) < ESTIMATED)[:, None, None, None], estimated[index], hint)
+        hint = hint.float() / 255
         t, noisy, target, weight = v_training_pair(scheduler, clean, generator)
         noisy, target, weight, condition, hint = (x.to(device) for x in (noisy, target, weight, condition, hint))
         added = {"image_embeds": condition, "hint": hint}

@@ -78,6 +78,14 @@ def train(model: GLPNForDepthEstimation, data, steps: int, batch: int, seed: int
     model.eval()
 
 
+def pipeline(folder):
+    """The saved estimator through transformers' depth-estimation pipeline, as `kl.depth_map` loads it."""
+    from transformers import pipeline as transformers_pipeline
+
+    with quiet_loading():
+        return transformers_pipeline("depth-estimation", model=str(folder), device="cpu")
+
+
 def save(model: GLPNForDepthEstimation, processor, folder) -> None:
     """As `save_pretrained` writes them (the processor as GLPNImageProcessor, a class transformers 4 has too)."""
     import json
