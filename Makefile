@@ -11,8 +11,13 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 LAB_PORT ?= 8888
 APP_PORT ?= 8866
+# the app listens on this address only; 0.0.0.0 serves a room (Voila has no login: a trusted network only)
+APP_IP ?= 127.0.0.1
 # a closed page's kernel (and its model copy) is shut down after this many idle seconds
 APP_CULL_S ?= 600
+# how long Voila waits for a cell's late outputs (the panels) while many visitors' kernels load at once;
+# at its default, 4 s, a room opening the app together on a small machine got pages without panels
+APP_IOPUB_S ?= 120
 
 .PHONY: env lab app test test-lowest bench
 env: $(VENV)/.ready
@@ -32,7 +37,8 @@ lab: env
 app: env
 	cd app && JUPYTER_PATH=$(CURDIR)/app ../$(PY) -m voila playground.ipynb --template=kandinsky-lab \
 		--MappingKernelManager.cull_idle_timeout=$(APP_CULL_S) --MappingKernelManager.cull_interval=60 \
-		--Voila.ip=127.0.0.1 --port=$(APP_PORT) $(if $(LAB_NO_BROWSER),--no-browser)
+		--VoilaExecutor.iopub_timeout=$(APP_IOPUB_S) \
+		--Voila.ip=$(APP_IP) --port=$(APP_PORT) $(if $(LAB_NO_BROWSER),--no-browser)
 
 test: env
 	$(PY) -m pytest --nbval-lax -p no:cacheprovider
@@ -42,6 +48,8 @@ test-lowest: env
 
 bench: env
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.notebooks --solutions
+	$(PY) -m benchmarks.visitors
 	$(PY) -m benchmarks.nano
 	$(PY) -m benchmarks.inpaint
 	$(PY) -m benchmarks.controlnet

@@ -126,8 +126,9 @@ def start_voila(tmp: Path, notebook: str = "app/playground.ipynb", cull_s: int =
         sys.executable, "-m", "voila", str(tmp / "nb" / Path(notebook).name), "--no-browser", f"--port={port}",
         "--Voila.ip=127.0.0.1", f"--Voila.root_dir={tmp / 'nb'}", "--template=kandinsky-lab",
         f"--MappingKernelManager.cull_idle_timeout={cull_s}", f"--MappingKernelManager.cull_interval={min(60, max(1, cull_s // 2))}",
+        "--VoilaExecutor.iopub_timeout=120",
     ]  # fmt: skip
-    return Server(args, tmp / "nb", env, port, "/")
+    return Server(args, tmp / "nb", env, port, "/voila/static/voila.js")  # a static file: "/" would start a kernel of its own
 
 
 def kernels(server: Server) -> int:
