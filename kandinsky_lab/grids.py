@@ -180,13 +180,14 @@ def image_grid(
     left = 0
     if row_labels:
         left = max(_text_size(probe, line, font)[0] for t in row_labels for line in _wrap(t, probe, font, row_space)) + PAD * 3
-    top = (line_h if col_labels else 0) + (line_h if title else 0)
     width = left + cols * (cell_w + PAD) + PAD
+    title_lines = _wrap(title, probe, font, width - 2 * PAD) if title else []  # a narrow grid wraps its title, never cuts it
+    top = (line_h if col_labels else 0) + line_h * len(title_lines)
     height = top + rows * (cell_h + PAD) + PAD
     grid = PIL.Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(grid)
-    if title:
-        draw.text((width // 2, PAD), _fit(title, draw, font, width - 2 * PAD), fill=INK, font=font, anchor="mt")
+    for i, line in enumerate(title_lines):
+        draw.text((width // 2, PAD + i * line_h), _fit(line, draw, font, width - 2 * PAD), fill=INK, font=font, anchor="mt")
     for c in range(cols):
         x = left + PAD + c * (cell_w + PAD)
         if col_labels:

@@ -140,6 +140,13 @@ def test_long_labels_show_what_differs_and_small_pictures_are_enlarged():
     assert grid.height > 4 * 32  # the 32-pixel-high picture is shown 4× larger, under a title saying so
 
 
+def test_a_narrow_grid_wraps_its_title_instead_of_cutting_it():
+    """Notebook 08's two-picture rows read "64 × 64 px shown 2×…": the title lost what it was saying."""
+    small = PIL.Image.new("RGB", (64, 64), "red")
+    two, four = kl.image_row([small] * 2, labels=list("ab")), kl.image_row([small] * 4, labels=list("abcd"))
+    assert two.height > four.height  # "64 × 64 px shown 2× larger" takes a second line over two pictures, one over four
+
+
 def test_an_empty_text_is_labelled_as_none_not_left_blank():
     """Notebook 01's seed grid had a row labelled "negative_prompt=", which reads like a cut label."""
     assert kl.sweeps.label("negative_prompt", "") == "negative_prompt=(none)"
