@@ -91,7 +91,7 @@ if __name__ == "__main__":
     os.environ.setdefault("KANDINSKY_LAB_SOURCE", "nano")
     if len(sys.argv) < 2 or sys.argv[1] not in ("refresh", "install-cell"):
         sys.exit(__doc__)
-    paths = [Path(p) for p in sys.argv[2:]] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    paths = [Path(p) for p in sys.argv[2:]] or sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
     for p in paths:
         if sys.argv[1] == "install-cell":
             nb = nbformat.read(p, as_version=4)

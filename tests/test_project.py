@@ -61,11 +61,14 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "make test" in [line.strip() for line in ci]
 
 
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+
+
 def test_notebooks_are_stored_without_outputs():
     """No outputs, except the small text that nbval compares in `# NBVAL_CHECK_OUTPUT` cells."""
-    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    assert [p.name[:2] for p in notebooks] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
-    for path in notebooks:
+    assert [p.name[:2] for p in LESSONS] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
+    for path in LESSONS + SOLUTIONS:
         nb = json.loads(path.read_text())
         checked = 0
         for cell in nb["cells"]:
@@ -85,7 +88,7 @@ def test_notebooks_are_stored_without_outputs():
 
 
 def test_notebooks_follow_the_teaching_skeleton():
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for path in LESSONS:
         cells = json.loads(path.read_text())["cells"]
         text = ["".join(c["source"]) for c in cells]
         assert text[0].startswith("# ") and "What you'll learn" in text[0], path.name
@@ -94,6 +97,30 @@ def test_notebooks_follow_the_teaching_skeleton():
         assert "## Exercises" in text[-1] and "Where this lives in the package" in text[-1], path.name
         code = [t for c, t in zip(cells, text) if c["cell_type"] == "code"]
         assert max(len(t.splitlines()) for t in code) <= 15, path.name
+
+
+def exercises(lesson: Path) -> list[str]:
+    """The numbers of the exercises listed in a lesson's last cell (before "Where this lives")."""
+    last = "".join(json.loads(lesson.read_text())["cells"][-1]["source"])
+    listed = last.split("## Exercises", 1)[1].split("**Where this lives", 1)
+    assert not re.search(r"^\d+\. ", listed[1], flags=re.M), f"{lesson.name}: an exercise after 'Where this lives'"
+    return re.findall(r"^(\d+)\. ", listed[0], flags=re.M)
+
+
+def test_every_exercise_has_a_worked_solution_that_ci_runs():
+    """notebooks/solutions/NN_name_solutions.ipynb answers each of lesson NN's exercises, in the lessons' form."""
+    assert [p.name for p in SOLUTIONS] == [p.name.replace(".ipynb", "_solutions.ipynb") for p in LESSONS]
+    for lesson, solution in zip(LESSONS, SOLUTIONS):
+        cells = json.loads(solution.read_text())["cells"]
+        text = ["".join(c["source"]) for c in cells]
+        assert text[0].startswith("# Solutions") and f"../{lesson.name}" in text[0], solution.name
+        assert 'if "google.colab" in sys.modules:' in text[1] and "kl.load(" in text[2], solution.name
+        answered = [t.split("\n", 1)[0].removeprefix("## Exercise ") for t in text if t.startswith("## Exercise ")]
+        assert answered == exercises(lesson), solution.name
+        answers = [t for t in text if t.startswith("**Answer.**")]
+        assert len(answers) == len(answered) and all("TODO" not in t and len(t) > 150 for t in answers), solution.name
+        code = [t for c, t in zip(cells, text) if c["cell_type"] == "code"]
+        assert max(len(t.splitlines()) for t in code) <= 15, solution.name
 
 
 def stop_group(proc: subprocess.Popen) -> None:
