@@ -8,11 +8,22 @@ Chromium context of its own, Debian's Chromium through Playwright, as the browse
                 start, imports, the model loaded)
     memory      the proportional set size (PSS: shared pages split between the processes sharing them)
                 of the Voila server and its kernels, in all and per visitor
-    pictures    every visitor presses Generate at the same moment with the panel's defaults, ROUNDS
+    pictures    every visitor presses Generate at the same moment with the panel's defaults and the seed
+                unlocked (a new seed each time, so no run reuses the prior's cached embedding), ROUNDS
                 times: seconds from the click to "done" on each page, and pictures per minute in all
 
 The model is whatever the app loads on this machine (nano on a CPU, the real one on a GPU); the browsers
 run on the same machine here, where at a workshop they would be on the visitors' laptops.
+
+`--kernels` measures the same without a browser or Voila, for a GPU machine that has neither: each visitor
+is a kernel running the app page's code (what Voila runs for a page load), and Generate is pressed through
+the widget (`.click()`), in all kernels at once. Memory is then also the GPU's (used memory before and
+after, CUDA contexts included). On a CPU both ways are measured, so they can be compared. On a lent GPU,
+after benchmarks/real_scale.py has filed the replica (`--root /tmp/rs --keep`), with the carried wheels
+(anywidget and psygnal among them: the playground's mask painter) on PYTHONPATH:
+
+    HF_HUB_CACHE=/tmp/rs/gpu HF_HUB_OFFLINE=1 KANDINSKY_LAB_SOURCE=kandinsky-2-2 \
+        python -m benchmarks.visitors --kernels --visitors 1 2 4 7
 """
 
 import statistics
@@ -20,11 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
 import psutil
 
 from benchmarks import sections
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, kernels, start_voila
 
+ROOT = Path(__file__).resolve().parents[1]
 VISITORS = (1, 2, 4, 8, 16)
 ROUNDS = 3
 TIMEOUT_S = 600
@@ -71,6 +84,8 @@ def visit(browser, n: int) -> dict:
                 opened.append(time.monotonic())
                 page.goto(server.url, wait_until="commit", timeout=TIMEOUT_S * 1000)
             arrive = wait_for(pages, lambda p: panel(p).locator(".kl-generate-button").is_visible(), opened)
+            for page in pages:
+                panel(page).locator(".kl-seed-lock input").uncheck()  # a new seed on every Generate
             seconds, walls = [], []
             for round_ in range(ROUNDS):
                 clicked = []
@@ -91,6 +106,106 @@ def visit(browser, n: int) -> dict:
             server.stop()
 
 
+# What a kernel runs for one round: Generate on the text→image panel, then wait for the run to end.
+CLICK = """
+import time as _time
+_panel = _app.playground.text_to_image
+_start = _time.perf_counter()
+_panel.run.generate_button.click()
+_panel.run.wait(600)
+_took = _time.perf_counter() - _start
+_status = _panel.run.status.value
+"""
+
+
+def gpu_used_gib() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    free, total = torch.cuda.mem_get_info()
+    return (total - free) / 2**30
+
+
+def execute_all(clients, code: str, expressions: dict | None = None) -> list[dict]:
+    """Send `code` to every kernel at once, then collect each one's execute_reply (raising on an error)."""
+    ids = [kc.execute(code, user_expressions=expressions or {}) for kc in clients]
+    replies = []
+    for kc, msg_id in zip(clients, ids):
+        while True:
+            reply = kc.get_shell_msg(timeout=TIMEOUT_S)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"a visitor's kernel failed: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
+        replies.append(reply)
+    return replies
+
+
+def page_code() -> str:
+    """The app page's code (app/playground.ipynb) with the page — its last expression — kept as `_app`."""
+    import ast
+
+    code = next(c.source for c in nbformat.read(ROOT / "app" / "playground.ipynb", as_version=4).cells if c.cell_type == "code")
+    last = ast.parse(code).body[-1]
+    if not isinstance(last, ast.Expr):
+        raise ValueError("app/playground.ipynb's code cell should end with the page it shows")
+    lines = code.splitlines()
+    return "\n".join(lines[: last.lineno - 1] + ["_app = " + ast.get_source_segment(code, last.value)])
+
+
+def kernel_visit(n: int) -> dict:
+    """N visitors as N kernels running the app page's code, Generate pressed through the widget."""
+    from jupyter_client.manager import start_new_kernel
+
+    app_code = page_code()
+    with tempfile.TemporaryDirectory() as tmp:
+        gpu_before = gpu_used_gib()
+        kernels = [start_new_kernel(kernel_name="python3", cwd=tmp) for _ in range(n)]
+        managers, clients = [km for km, _ in kernels], [kc for _, kc in kernels]
+        try:
+            opened = time.monotonic()
+            execute_all(clients, app_code)
+            arrive = time.monotonic() - opened  # every kernel has built its page (the model loaded)
+            execute_all(clients, "_app.playground.text_to_image.sampling.seed.lock.value = False")  # a new seed on every Generate
+            seconds, walls = [], []
+            for round_ in range(ROUNDS):
+                clicked = time.monotonic()
+                replies = execute_all(clients, CLICK, {"took": "_took", "status": "_status"})
+                walls.append(time.monotonic() - clicked)
+                for reply in replies:
+                    found = reply["content"]["user_expressions"]
+                    if not found["status"]["data"]["text/plain"].strip("'\"").startswith("done"):
+                        raise RuntimeError(f"a visitor's run did not finish: {found['status']['data']['text/plain']}")
+                    seconds.append(float(found["took"]["data"]["text/plain"]))
+                if round_ == 0:
+                    pids = [km.provisioner.process.pid for km in managers]
+                    memory = sum(psutil.Process(pid).memory_full_info().pss for pid in pids) / 2**30
+                    gpu_after = gpu_used_gib()
+            row = {"n": n, "arrive": arrive, "idle": 0.0, "memory": memory, "seconds": statistics.median(seconds), "slowest": max(seconds), "per_minute": n * ROUNDS * 60 / sum(walls)}
+            if gpu_before is not None:
+                row["gpu"] = gpu_after - gpu_before
+            return row
+        finally:
+            for kc in clients:
+                kc.stop_channels()
+            for km in managers:
+                km.shutdown_kernel(now=True)
+
+
+def table(rows: list[dict]) -> list[str]:
+    one, gpu = rows[0], "gpu" in rows[0]
+    lines = [
+        "| visitors | all pages ready after | memory in all | per visitor |" + (" GPU memory in all |" if gpu else "") + " seconds per picture (median / slowest) | pictures per minute, all visitors |",
+        "| --- | --- | --- | --- |" + (" --- |" if gpu else "") + " --- | --- |",
+    ]
+    for row in rows:
+        per = (row["memory"] - one["idle"]) / row["n"]
+        on_gpu = f" {row['gpu']:.1f} GiB |" if gpu else ""
+        lines.append(f"| {row['n']} | {row['arrive']:.0f} s | {row['memory']:.2f} GiB | {per:.2f} GiB |{on_gpu} {row['seconds']:.1f} / {row['slowest']:.1f} s | {row['per_minute']:.0f} |")
+    return lines
+
+
 def section(rows: list[dict], device: str, seconds: float) -> list[str]:
     one = rows[0]
     lines = [
@@ -98,44 +213,68 @@ def section(rows: list[dict], device: str, seconds: float) -> list[str]:
         "",
         f"`python -m benchmarks.visitors` on {device}: `make app`'s Voila server with N visitors at once, each in a "
         "Chromium context of its own on the same machine. Each page loads its own kernel and copy of the model; "
-        f"every visitor presses Generate at the same moment with the panel's defaults, {ROUNDS} times. "
+        f"every visitor presses Generate at the same moment with the panel's defaults (25 prior + 50 decoder steps) and a new seed each time, {ROUNDS} times. "
         f"Memory is the PSS (shared pages split) of the server and its kernels. {seconds / 60:.1f} min in all.",
         "",
-        "| visitors | all pages ready after | memory in all | per visitor | seconds per picture (median / slowest) | pictures per minute, all visitors |",
-        "| --- | --- | --- | --- | --- | --- |",
+        *table(rows),
     ]
-    for row in rows:
-        per = (row["memory"] - one["idle"]) / row["n"]
-        lines.append(f"| {row['n']} | {row['arrive']:.0f} s | {row['memory']:.2f} GiB | {per:.2f} GiB | {row['seconds']:.1f} / {row['slowest']:.1f} s | {row['per_minute']:.0f} |")
-    busiest, last = max(rows, key=lambda r: r["per_minute"]), rows[-1]
+    last = rows[-1]
+    shared = [r["per_minute"] for r in rows if r["n"] >= 2] or [one["per_minute"]]
     per_visitor = (last["memory"] - one["idle"]) / last["n"]
     lines += [
         "",
-        f"Read as: the machine makes at most about {busiest['per_minute']:.0f} pictures a minute however many visitors share it "
-        f"(reached at {busiest['n']}); beyond that each visitor waits longer — {last['seconds']:.0f} s a picture with {last['n']} "
+        f"Read as: from two visitors on the machine is busy and makes {min(shared):.0f}–{max(shared):.0f} pictures a minute in all, "
+        f"however many share it; each visitor's wait grows with the room — {last['seconds']:.0f} s a picture with {last['n']} "
         f"clicking at once, against {one['seconds']:.1f} s alone. Memory is not the limit: {per_visitor:.2f} GiB a visitor. "
-        "Visitors rarely click in step, so a room is kinder than these rows.",
+        "Here the browsers share the two cores with the server (at a workshop they run on the visitors' laptops), and "
+        "visitors rarely click in step, so a room is kinder than these rows.",
     ]
     return lines
 
 
-def main(visitors: tuple[int, ...] = VISITORS, write: bool = True) -> None:
-    from playwright.sync_api import sync_playwright
+def kernels_section(rows: list[dict], device: str, seconds: float) -> list[str]:
+    return [
+        f"## Visitors of the app, without a browser: `--kernels` on {device}",
+        "",
+        "Each visitor a kernel running the app page's code, Generate pressed through the widget in all kernels at once, a new seed each time "
+        f"({ROUNDS} rounds); memory is the kernels' PSS" + (" and the GPU's used memory (CUDA contexts included)" if "gpu" in rows[0] else "")
+        + f"; seconds are measured inside each kernel, from the click to the run's end. {seconds / 60:.1f} min in all.",
+        "",
+        *table(rows),
+    ]
 
+
+def device_name() -> str:
     import torch
 
-    device = f"{torch.cuda.get_device_name()} (GPU)" if torch.cuda.is_available() else f"this machine's {psutil.cpu_count()}-core CPU ({psutil.virtual_memory().total / 2**30:.0f} GiB RAM), nano"
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (GPU)"
+    return f"this machine's {psutil.cpu_count()}-core CPU ({psutil.virtual_memory().total / 2**30:.0f} GiB RAM), nano"
+
+
+def main(visitors: tuple[int, ...] = VISITORS, write: bool = True, kernels_only: bool = False) -> None:
     started = time.monotonic()
-    rows = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    if kernels_only:
+        rows = []
         for n in visitors:
-            rows.append(visit(browser, n))
+            rows.append(kernel_visit(n))
             print(rows[-1], flush=True)
-        browser.close()
-    lines = section(rows, device, time.monotonic() - started)
+        lines = kernels_section(rows, device_name(), time.monotonic() - started)
+        name = "visitors_kernels"
+    else:
+        from playwright.sync_api import sync_playwright
+
+        rows = []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            for n in visitors:
+                rows.append(visit(browser, n))
+                print(rows[-1], flush=True)
+            browser.close()
+        lines = section(rows, device_name(), time.monotonic() - started)
+        name = "visitors"
     if write:
-        sections.write("visitors", lines)
+        sections.write(name, lines)
     print("\n".join(lines))
 
 
@@ -145,5 +284,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--visitors", type=int, nargs="+", default=list(VISITORS), help="the numbers of visitors to measure")
     parser.add_argument("--dry-run", action="store_true", help="print the table, leave results.md as it is")
+    parser.add_argument("--kernels", action="store_true", help="visitors as kernels, without a browser or Voila (a GPU machine)")
     arguments = parser.parse_args()
-    main(tuple(arguments.visitors), write=not arguments.dry_run)
+    main(tuple(arguments.visitors), write=not arguments.dry_run, kernels_only=arguments.kernels)

@@ -378,3 +378,23 @@ def test_each_app_visitor_gets_a_folder_and_a_gallery_of_their_own(tmp_path):
     second = visitor_app(nano, tmp_path)  # a visitor arriving after the first made a picture
     assert second.output_dir != first.output_dir and second.output_dir.parent == tmp_path
     assert second.playground.gallery.images == [] and not second.output_dir.exists()
+
+
+@pytest.mark.slow
+def test_the_visitors_benchmark_drives_the_app_page_as_voila_runs_it(tmp_path, monkeypatch):
+    """benchmarks.visitors --kernels runs app/playground.ipynb's code and presses Generate through the widget:
+    the same code, in-process here, must give a page whose run ends with a picture in this visitor's gallery."""
+    from benchmarks import visitors
+
+    monkeypatch.setenv("KANDINSKY_LAB_SOURCE", "nano")
+    monkeypatch.chdir(tmp_path)
+    code = visitors.page_code()
+    assert code.splitlines()[-1] == "_app = visitor_app(kl.load())"
+    page: dict = {}
+    exec(code, page)
+    exec("_app.playground.text_to_image.sampling.seed.lock.value = False\n_app.playground.text_to_image.sampling.steps.value = 5", page)
+    for _ in range(2):
+        exec(visitors.CLICK, page)
+        assert page["_status"].startswith("done") and page["_took"] > 0, page["_status"]
+    panel = page["_app"].playground.text_to_image
+    assert len(page["_app"].playground.gallery.grid.children) == 2 and panel.sampling.seed.seed.value != 0  # a new seed each time
