@@ -55,6 +55,11 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / union) if union else 0.0
 
 
+def colors_kept(picture, scene: world.Scene) -> bool:
+    """Does the picture show the scene's object and background colors (judge.py's reading)?"""
+    return all(judge.agrees(judge.describe(picture), {"color": scene.color, "background": scene.background}).values())
+
+
 def depth_agreement(kit: kl.Kit, scenes: list[world.Scene]) -> float:
     agree = [((np.asarray(kl.depth_map(kit, world.render(s))) > 127) == (np.asarray(world.object_mask(s)) > 127)).mean() for s in scenes]
     return float(np.mean(agree))
@@ -68,12 +73,10 @@ def measure(kit: kl.Kit) -> dict:
         target = np.asarray(world.object_mask(source)) > 127
         made = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=hint, seed=seed, **STEPS)).images[0]
         layout.append(iou(judge.picture_object(made), target))
-        seen = judge.describe(made)
-        colors.append(seen["color"] == asked.color and seen["background"] == asked.background)
+        colors.append(colors_kept(made, asked))
         low = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=hint, seed=seed, guidance_scale=LOW_GUIDANCE, **STEPS)).images[0]
         low_layout.append(iou(judge.picture_object(low), target))
-        seen = judge.describe(low)
-        low_colors.append(seen["color"] == asked.color and seen["background"] == asked.background)
+        low_colors.append(colors_kept(low, asked))
         plain = kl.text_to_image(kit, kl.TextToImage(prompt=prompt, seed=seed, **STEPS)).images[0]
         control.append(iou(judge.picture_object(plain), target))
         ceiling.append(iou(judge.picture_object(PIL.Image.fromarray(round_trip(kit, world.render(source)))), target))
@@ -83,8 +86,7 @@ def measure(kit: kl.Kit) -> dict:
     kept = []
     for seed, scene in enumerate(sources):
         made = kl.variations(kit, kl.Variations(image=world.render(scene), seed=seed, **STEPS)).images[0]
-        seen = judge.describe(made)
-        kept.append(seen["color"] == scene.color and seen["background"] == scene.background)
+        kept.append(colors_kept(made, scene))
     layout, control, ceiling, small, low_layout = np.array(layout), np.array(control), np.array(ceiling), np.array(small), np.array(low_layout)
     return {
         "layout": float((layout >= IOU).mean()),

@@ -46,6 +46,16 @@ def picture_object(picture: Image.Image) -> np.ndarray:
     return object_mask(pixels, border_color(pixels))
 
 
+def object_sizes(picture: Image.Image) -> list[int]:
+    """Pixels of each separate object on a plain background, largest first (specks under MIN_OBJECT_PIXELS left out)."""
+    pixels = np.asarray(picture.convert("RGB"), dtype=np.float64)
+    left, sizes = np.linalg.norm(pixels - border_color(pixels), axis=-1) > OBJECT_DISTANCE, []
+    while (region := largest_region(left)).sum() >= MIN_OBJECT_PIXELS:
+        sizes.append(int(region.sum()))
+        left &= ~region
+    return sizes
+
+
 def largest_region(mask: np.ndarray) -> np.ndarray:
     """The biggest 8-connected region of a boolean mask (all False when the mask is)."""
     labels = np.zeros(mask.shape, dtype=np.int32)

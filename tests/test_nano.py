@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import kandinsky_lab as kl
 from kandinsky_lab import judge, world
@@ -236,3 +236,14 @@ def test_image_to_image_at_low_strength_keeps_the_layout(nano):
     assert sum(place == scene.position for (_, place), (scene, _) in zip(low, scenes)) >= 5, low
     assert np.median([overlap for overlap, _ in low]) > 0.7, low
     assert sum(place == asked.position for (_, place), (_, asked) in zip(high, scenes)) >= 5, high
+
+
+def test_judge_counts_separate_objects_and_ignores_specks():
+    picture = Image.new("RGB", (64, 64), "white")
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse((4, 4, 20, 20), fill="red")  # 17 × 17
+    draw.rectangle((30, 30, 59, 59), fill="blue")  # 30 × 30
+    picture.putpixel((62, 2), (0, 0, 0))  # a speck
+    sizes = judge.object_sizes(picture)
+    assert len(sizes) == 2 and sizes[0] == 900 and 200 < sizes[1] < 289
+    assert judge.object_sizes(Image.new("RGB", (64, 64), "white")) == []
