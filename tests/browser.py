@@ -137,7 +137,13 @@ def kernels(server: Server) -> int:
         children = psutil.Process(server.proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return 0
-    return sum(1 for c in children if "ipykernel_launcher" in " ".join(c.cmdline()))
+    def is_kernel(process) -> bool:
+        try:
+            return "ipykernel_launcher" in " ".join(process.cmdline())
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):  # a culled kernel exiting right now: not running
+            return False
+
+    return sum(1 for c in children if is_kernel(c))
 
 
 IMAGE_JS = """(el) => {
