@@ -14,7 +14,8 @@ background) combinations held out of training (training/data.py HELD_OUT); promp
                 the embedding adds to the hint — its layout included — so a lower scale lets the hint lead
     control     the same prompts and seeds by text→image, no hint: the same overlap (chance level)
     ceiling     the hint scene's own picture through MoVQ (encode + decode, nothing generated), judged the same
-                way: how often even a perfect copy reaches the IoU at 64 × 64 (small objects' edges weigh a lot)
+                way: how often even a perfect copy reaches the IoU at 64 × 64 (small objects' edges weigh a lot);
+                the layout figure again among the cases where that copy reaches it
     variations  kl.variations of rendered held-out scenes (no prompt): the source's object and
                 background colors kept?
 """
@@ -95,6 +96,8 @@ def measure(kit: kl.Kit) -> dict:
         "ceiling": float((ceiling >= IOU).mean()),
         "ceiling_large": float((ceiling[~small] >= IOU).mean()),
         "ceiling_small": float((ceiling[small] >= IOU).mean()),
+        "reachable": int((ceiling >= IOU).sum()),
+        "layout_reachable": float((layout[ceiling >= IOU] >= IOU).mean()),
         "layout_median": float(np.median(layout)),
         "low_layout": float((low_layout >= IOU).mean()),
         "low_layout_large": float((low_layout[~small] >= IOU).mean()),
@@ -123,6 +126,7 @@ def section(found: dict, seconds: float) -> list[str]:
         f"| with the hint: the object overlaps the hint's object, IoU ≥ {IOU} (median IoU {found['layout_median']:.2f}) | **{found['layout']:.1%}** | ≥ 90% | {met('layout')} |",
         f"| … large hint objects / small ones | {found['layout_large']:.1%} / {found['layout_small']:.1%} | – | – |",
         f"| ceiling: the hint scene's own picture through MoVQ, IoU ≥ {IOU} (large / small) | {found['ceiling']:.1%} ({found['ceiling_large']:.0%} / {found['ceiling_small']:.0%}) | – | – |",
+        f"| … among the {found['reachable']} cases where the ceiling reaches it | {found['layout_reachable']:.1%} | – | – |",
         f"| with the hint: the prompt's object and background colors | **{found['colors']:.1%}** | ≥ 90% | {met('colors')} |",
         f"| at decoder guidance {LOW_GUIDANCE:g} instead of 4: IoU ≥ {IOU} (large / small) | {found['low_layout']:.1%} ({found['low_layout_large']:.0%} / {found['low_layout_small']:.0%}) | – | – |",
         f"| at decoder guidance {LOW_GUIDANCE:g}: the prompt's colors | {found['low_colors']:.1%} | – | – |",
