@@ -15,7 +15,8 @@ background) combinations held out of training (training/data.py HELD_OUT); promp
     control     the same prompts and seeds by text→image, no hint: the same overlap (chance level)
     ceiling     the hint scene's own picture through MoVQ (encode + decode, nothing generated), judged the same
                 way: how often even a perfect copy reaches the IoU at 64 × 64 (small objects' edges weigh a lot);
-                the layout figure again among the cases where that copy reaches it
+                the layout figure again among the cases where that copy reaches it; and by shape for small objects,
+                beside how often the estimated hint's own near part (> 127) reaches the IoU
     variations  kl.variations of rendered held-out scenes (no prompt): the source's object and
                 background colors kept?
 """
@@ -68,6 +69,7 @@ def depth_agreement(kit: kl.Kit, scenes: list[world.Scene]) -> float:
 
 def measure(kit: kl.Kit) -> dict:
     layout, colors, control, ceiling, small, low_layout, low_colors = [], [], [], [], [], [], []
+    shapes, read = [], []  # the hint scene's shape; the hint's own near part against its object
     for seed, (asked, source) in enumerate(cases()):
         prompt = world.canonical(asked)
         hint = kl.depth_map(kit, world.render(source))
@@ -82,6 +84,8 @@ def measure(kit: kl.Kit) -> dict:
         control.append(iou(judge.picture_object(plain), target))
         ceiling.append(iou(judge.picture_object(PIL.Image.fromarray(round_trip(kit, world.render(source)))), target))
         small.append(source.size == "small")
+        shapes.append(source.shape)
+        read.append(iou(np.asarray(hint) > 127, target))
     rng = random.Random(17)
     sources = [world.sample(rng, shape=s, color=c, background=b) for s, c, b in (sorted(HELD_OUT)[i % len(HELD_OUT)] for i in range(PROMPTS))]
     kept = []
@@ -89,6 +93,7 @@ def measure(kit: kl.Kit) -> dict:
         made = kl.variations(kit, kl.Variations(image=world.render(scene), seed=seed, **STEPS)).images[0]
         kept.append(colors_kept(made, scene))
     layout, control, ceiling, small, low_layout = np.array(layout), np.array(control), np.array(ceiling), np.array(small), np.array(low_layout)
+    shapes, read = np.array(shapes), np.array(read)
     return {
         "layout": float((layout >= IOU).mean()),
         "layout_large": float((layout[~small] >= IOU).mean()),
@@ -98,6 +103,8 @@ def measure(kit: kl.Kit) -> dict:
         "ceiling_small": float((ceiling[small] >= IOU).mean()),
         "reachable": int((ceiling >= IOU).sum()),
         "layout_reachable": float((layout[ceiling >= IOU] >= IOU).mean()),
+        "small_by_shape": {shape: float((layout[small & (shapes == shape)] >= IOU).mean()) for shape in sorted(set(shapes[small]))},
+        "hint_small_by_shape": {shape: float((read[small & (shapes == shape)] >= IOU).mean()) for shape in sorted(set(shapes[small]))},
         "layout_median": float(np.median(layout)),
         "low_layout": float((low_layout >= IOU).mean()),
         "low_layout_large": float((low_layout[~small] >= IOU).mean()),
@@ -125,6 +132,8 @@ def section(found: dict, seconds: float) -> list[str]:
         "| --- | --- | --- | --- |",
         f"| with the hint: the object overlaps the hint's object, IoU ≥ {IOU} (median IoU {found['layout_median']:.2f}) | **{found['layout']:.1%}** | ≥ 90% | {met('layout')} |",
         f"| … large hint objects / small ones | {found['layout_large']:.1%} / {found['layout_small']:.1%} | – | – |",
+        f"| … small ones by shape ({' / '.join(found['small_by_shape'])}) | {' / '.join(f'{v:.0%}' for v in found['small_by_shape'].values())} | – | – |",
+        f"| the hint itself (its near part, > 127) reaches IoU ≥ {IOU}, small ones by shape | {' / '.join(f'{v:.0%}' for v in found['hint_small_by_shape'].values())} | – | – |",
         f"| ceiling: the hint scene's own picture through MoVQ, IoU ≥ {IOU} (large / small) | {found['ceiling']:.1%} ({found['ceiling_large']:.0%} / {found['ceiling_small']:.0%}) | – | – |",
         f"| … among the {found['reachable']} cases where the ceiling reaches it | {found['layout_reachable']:.1%} | – | – |",
         f"| with the hint: the prompt's object and background colors | **{found['colors']:.1%}** | ≥ 90% | {met('colors')} |",
