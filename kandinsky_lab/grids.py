@@ -132,6 +132,14 @@ def differing(labels: list[str]) -> list[str]:
     return [" ".join((["…"] if head else []) + w[head : len(w) - tail] + (["…"] if tail else [])) for w in split]
 
 
+def title_lines(title: str, draw, font, width: int, fixed: bool = False) -> tuple[ImageFont.ImageFont, list[str]]:
+    """The font and lines of a title over a grid `width` pixels wide: a smaller font (down to 12 px, unless the
+    size is `fixed`) before a second line, and wrapped, never cut, where even that is too wide."""
+    while not fixed and font.size > 12 and _text_size(draw, drawable(title, font), font)[0] > width:
+        font = _font(font.size - 1)
+    return font, _wrap(title, draw, font, width)
+
+
 def image_grid(
     cells: list[list[PIL.Image.Image | None]],
     row_labels: list[str] | None = None,
@@ -181,13 +189,14 @@ def image_grid(
     if row_labels:
         left = max(_text_size(probe, line, font)[0] for t in row_labels for line in _wrap(t, probe, font, row_space)) + PAD * 3
     width = left + cols * (cell_w + PAD) + PAD
-    title_lines = _wrap(title, probe, font, width - 2 * PAD) if title else []  # a narrow grid wraps its title, never cuts it
-    top = (line_h if col_labels else 0) + line_h * len(title_lines)
+    title_font, titled = title_lines(title, probe, font, width - 2 * PAD, fixed=font_size is not None) if title else (font, [])
+    title_h = _text_size(probe, "Ag", title_font)[1] + PAD * 2
+    top = (line_h if col_labels else 0) + title_h * len(titled)
     height = top + rows * (cell_h + PAD) + PAD
     grid = PIL.Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(grid)
-    for i, line in enumerate(title_lines):
-        draw.text((width // 2, PAD + i * line_h), _fit(line, draw, font, width - 2 * PAD), fill=INK, font=font, anchor="mt")
+    for i, line in enumerate(titled):
+        draw.text((width // 2, PAD + i * title_h), _fit(line, draw, title_font, width - 2 * PAD), fill=INK, font=title_font, anchor="mt")
     for c in range(cols):
         x = left + PAD + c * (cell_w + PAD)
         if col_labels:

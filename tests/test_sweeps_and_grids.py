@@ -140,11 +140,23 @@ def test_long_labels_show_what_differs_and_small_pictures_are_enlarged():
     assert grid.height > 4 * 32  # the 32-pixel-high picture is shown 4× larger, under a title saying so
 
 
-def test_a_narrow_grid_wraps_its_title_instead_of_cutting_it():
-    """Notebook 08's two-picture rows read "64 × 64 px shown 2×…": the title lost what it was saying."""
+def test_a_narrow_grid_shrinks_then_wraps_its_title_and_never_cuts_it():
+    """Notebook 08's two-picture rows read "64 × 64 px shown 2×…" (the title cut); wrapped instead, a one-picture
+    result in the app then carried it on three lines of the labels' large font above a 128-pixel picture."""
+    from PIL import ImageDraw
+
+    from kandinsky_lab.grids import _font, title_lines
+
+    draw, title = ImageDraw.Draw(PIL.Image.new("RGB", (1, 1))), "64 × 64 px shown 2× larger"
+    font, lines = title_lines(title, draw, _font(21), 128)  # over one enlarged 64-pixel picture
+    assert font.size == 12 and len(lines) == 2 and " ".join(lines) == title  # smaller first, then wrapped, every word kept
+    font, lines = title_lines(title, draw, _font(21), 256)  # over two
+    assert lines == [title] and 12 < font.size < 21
+    font, lines = title_lines(title, draw, _font(21), 128, fixed=True)  # a font size the caller chose is kept
+    assert font.size == 21 and len(lines) > 2 and " ".join(lines) == title
     small = PIL.Image.new("RGB", (64, 64), "red")
-    two, four = kl.image_row([small] * 2, labels=list("ab")), kl.image_row([small] * 4, labels=list("abcd"))
-    assert two.height > four.height  # "64 × 64 px shown 2× larger" takes a second line over two pictures, one over four
+    one, four = kl.image_row([small], labels=["seed 0"]), kl.image_row([small] * 4, labels=list("abcd"))
+    assert one.height - four.height < 20  # the one-picture title costs about a line more, not three
 
 
 def test_an_empty_text_is_labelled_as_none_not_left_blank():
