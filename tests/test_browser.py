@@ -19,6 +19,7 @@ from .browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, kernels, read_image, start_
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
+PlaywrightTimeout = playwright_api.TimeoutError
 
 pytestmark = pytest.mark.browser
 RUN_S = 90_000  # ms: the longest a generation may take on a 2-core CI machine
@@ -220,12 +221,19 @@ def playground(browser, tmp_path, server=None):
     server = server or start_voila(tmp_path)
     try:
         page = new_page(browser, tmp_path)
-        page.requests = []
-        page.on("request", lambda request: page.requests.append(request.url))
-        page.goto(server.url, timeout=120_000)
-        page.server_url = server.url
+        page.requests, pending = [], set()
+        page.on("request", lambda request: (page.requests.append(request.url), pending.add(request.url)))
+        page.on("requestfinished", lambda request: pending.discard(request.url))
+        page.on("requestfailed", lambda request: pending.discard(request.url))
         panel = page.locator(".kl-panel-texttoimagepanel")
-        expect(panel.locator(".kl-generate-button")).to_be_visible(timeout=120_000)
+        try:  # the panel's Generate button says the page is ready; the "load" event, which also waits for every
+            # image and font, once never came within 120 s in CI (13–19 s here): if it fails again, say what it waited for
+            page.goto(server.url, wait_until="domcontentloaded", timeout=120_000)
+            expect(panel.locator(".kl-generate-button")).to_be_visible(timeout=120_000)
+        except (PlaywrightTimeout, AssertionError) as error:
+            log = Path(server.log.name).read_text()[-3000:]
+            raise AssertionError(f"the app page did not get ready: {error}\nrequests not finished: {sorted(pending)}\nserver log:\n{log}") from None
+        page.server_url = server.url
         yield page, panel
     finally:
         if own:
