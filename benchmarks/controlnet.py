@@ -94,6 +94,7 @@ def measure(kit: kl.Kit) -> dict:
         kept.append(colors_kept(made, scene))
     layout, control, ceiling, small, low_layout = np.array(layout), np.array(control), np.array(ceiling), np.array(small), np.array(low_layout)
     shapes, read = np.array(shapes), np.array(read)
+    small_by_shape = lambda found: {shape: float((found[small & (shapes == shape)] >= IOU).mean()) for shape in sorted(set(shapes[small]))}  # noqa: E731
     return {
         "layout": float((layout >= IOU).mean()),
         "layout_large": float((layout[~small] >= IOU).mean()),
@@ -103,8 +104,8 @@ def measure(kit: kl.Kit) -> dict:
         "ceiling_small": float((ceiling[small] >= IOU).mean()),
         "reachable": int((ceiling >= IOU).sum()),
         "layout_reachable": float((layout[ceiling >= IOU] >= IOU).mean()),
-        "small_by_shape": {shape: float((layout[small & (shapes == shape)] >= IOU).mean()) for shape in sorted(set(shapes[small]))},
-        "hint_small_by_shape": {shape: float((read[small & (shapes == shape)] >= IOU).mean()) for shape in sorted(set(shapes[small]))},
+        "small_by_shape": small_by_shape(layout),
+        "hint_small_by_shape": small_by_shape(read),
         "layout_median": float(np.median(layout)),
         "low_layout": float((low_layout >= IOU).mean()),
         "low_layout_large": float((low_layout[~small] >= IOU).mean()),

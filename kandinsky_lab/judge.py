@@ -30,9 +30,14 @@ def nearest_color(rgb) -> str:
     return min(world.COLORS, key=lambda name: float(np.sum((np.asarray(world.COLORS[name]) - rgb) ** 2)))
 
 
+def far_from(pixels: np.ndarray, background_rgb: np.ndarray) -> np.ndarray:
+    """Pixels far enough from the background color to belong to an object."""
+    return np.linalg.norm(pixels - background_rgb, axis=-1) > OBJECT_DISTANCE
+
+
 def object_mask(pixels: np.ndarray, background_rgb: np.ndarray) -> np.ndarray:
     """The largest 8-connected region of pixels far from the background color."""
-    return largest_region(np.linalg.norm(pixels - background_rgb, axis=-1) > OBJECT_DISTANCE)
+    return largest_region(far_from(pixels, background_rgb))
 
 
 def border_color(pixels: np.ndarray) -> np.ndarray:
@@ -49,7 +54,7 @@ def picture_object(picture: Image.Image) -> np.ndarray:
 def object_sizes(picture: Image.Image) -> list[int]:
     """Pixels of each separate object on a plain background, largest first (specks under MIN_OBJECT_PIXELS left out)."""
     pixels = np.asarray(picture.convert("RGB"), dtype=np.float64)
-    left, sizes = np.linalg.norm(pixels - border_color(pixels), axis=-1) > OBJECT_DISTANCE, []
+    left, sizes = far_from(pixels, border_color(pixels)), []
     while (region := largest_region(left)).sum() >= MIN_OBJECT_PIXELS:
         sizes.append(int(region.sum()))
         left &= ~region
