@@ -8,13 +8,13 @@ background) combinations held out of training (training/data.py HELD_OUT); promp
                 the share of pixels whose depth (> 127 = near) agrees with the scene's object mask
     layout      for each prompt, a hint from another scene (the prompt's shape, another place, size and
                 colors), estimated from that scene's picture by the depth pipeline: the result's object
-                (judge.object_mask) against the hint scene's object, intersection over union >= 0.8?
+                (judge.picture_object) against the hint scene's object, intersection over union >= 0.8?
     colors      the prompt's object and background colors in the same pictures
     guidance 2  layout and colors again at decoder guidance 2 instead of the default 4: guidance amplifies what
                 the embedding adds to the hint — its layout included — so a lower scale lets the hint lead
     control     the same prompts and seeds by text→image, no hint: the same overlap (chance level)
     ceiling     the hint scene's own picture through MoVQ (encode + decode, nothing generated), judged the same
-                way: how often even a perfect copy reaches the IoU at 64 × 64 (small objects' edges weigh a lot);
+                way: how often even a perfect copy reaches the IoU at 64 × 64 (MoVQ blurs a small star's points);
                 the layout figure again among the cases where that copy reaches it; and by shape for small objects,
                 beside how often the estimated hint's own near part (> 127) reaches the IoU
     variations  kl.variations of rendered held-out scenes (no prompt): the source's object and
