@@ -7,8 +7,16 @@ image processor, the folder loads through `transformers.pipeline("depth-estimati
 the guide's DPT does for the real model.
 
     GLPNForDepthEstimation   SegFormer-style encoder: 4 stages of widths 16, 32, 64, 96 (overlapping
-                             patch embeddings, strides 4, 2, 2, 2), one block each; GLPN's light decoder,
-                             width 32; output 64 × 64 through a sigmoid (max_depth 1)
+                             3 × 3 patch embeddings, each of stride 2: features at 32, 16, 8 and 4 pixels a
+                             side), one block each; GLPN's light decoder, width 32; output 128 × 128 through
+                             a sigmoid (max_depth 1), averaged 2 × 2 to the picture's side for the loss (the
+                             pipeline resizes it to the picture's size too)
+
+The first version's encoder began with GLPN's usual stride 4 (7 × 7 patches): its finest features were 16 × 16,
+and a small star's points (3–4 pixels wide) came out rounded — its near part reached IoU 0.8 with the star for
+6 % of the ControlNet benchmark's small stars. Stride 2 throughout: 88 %, at 4 × the training time (15 min). Its
+first run, at the learning rate of 1e-3 that suited stride 4, swung back up halfway (loss 0.07 → 0.17) and
+ended at 0.09, separating 95.3 % of the pixels; at 5e-4 it ends at 0.013 and 99.4 %.
 
 Why GLPN and not a tiny DPT (the real estimator's architecture): a DPT of the same size (ViT of width 64,
 8 × 8 patches) trained here did not learn in 300 steps (loss flat at 0.32: its head ends in a ReLU and its
@@ -37,8 +45,8 @@ def build() -> tuple[GLPNForDepthEstimation, object]:
         depths=[1, 1, 1, 1],
         sr_ratios=[4, 2, 1, 1],
         hidden_sizes=[16, 32, 64, 96],
-        patch_sizes=[7, 3, 3, 3],
-        strides=[4, 2, 2, 2],
+        patch_sizes=[3, 3, 3, 3],
+        strides=[2, 2, 2, 2],
         num_attention_heads=[1, 1, 2, 4],
         mlp_ratios=[2, 2, 2, 2],
         decoder_hidden_size=32,
@@ -60,14 +68,15 @@ def targets(scenes: list[world.Scene], side: int) -> torch.Tensor:
 
 def train(model: GLPNForDepthEstimation, data, steps: int, batch: int, seed: int, log: Log) -> None:
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)  # 1e-3 (fine at stride 4) swung back up mid-run
     schedule = warmup_cosine(optimizer, steps, 0.05)
     goal = targets(data.scenes, SIDE)
     model.train()
     for step in range(steps):
         index = torch.randint(len(data), (batch,), generator=generator)
         pixels = data.pixels[index].float() / 255  # as the image processor gives them
-        predicted = model(pixel_values=pixels).predicted_depth
+        predicted = model(pixel_values=pixels).predicted_depth  # (batch, 2 × SIDE, 2 × SIDE)
+        predicted = F.avg_pool2d(predicted[:, None], predicted.shape[-1] // SIDE)[:, 0]
         loss = F.l1_loss(predicted, goal[index]) + F.mse_loss(predicted, goal[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

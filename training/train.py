@@ -86,6 +86,7 @@ def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -
     else:
         inpaint_unet = UNet2DConditionModel.from_pretrained(resume / INPAINT, subfolder="unet", use_safetensors=True)
     if "depth" not in done_before:
+        torch.manual_seed(seed + 7)  # its own start, whichever stages ran before it in this process
         depth_model, depth_processor = depth.build()
         depth.train(depth_model, pictures, *plan["depth"], seed=seed + 7, log=log)
         depth.save(depth_model, depth_processor, out / DEPTH)
