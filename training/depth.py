@@ -15,8 +15,10 @@ the guide's DPT does for the real model.
 The first version's encoder began with GLPN's usual stride 4 (7 × 7 patches): its finest features were 16 × 16,
 and a small star's points (3–4 pixels wide) came out rounded — its near part reached IoU 0.8 with the star for
 6 % of the ControlNet benchmark's small stars. Stride 2 throughout: 88 %, at 4 × the training time (15 min). Its
-first run, at the learning rate of 1e-3 that suited stride 4, swung back up halfway (loss 0.07 → 0.17) and
-ended at 0.09, separating 95.3 % of the pixels; at 5e-4 it ends at 0.013 and 99.4 %.
+first run in train.py, at the learning rate of 1e-3 that suited stride 4, swung back up halfway (loss 0.07 → 0.17)
+and ended at 0.09, separating 95.3 % of the pixels, while a trial run at 1e-3 from another initialisation ended at
+0.012: at that rate the outcome hangs on the start. At 5e-4, with the stage seeded on its own, it ends at 0.013
+and 99.4 %.
 
 Why GLPN and not a tiny DPT (the real estimator's architecture): a DPT of the same size (ViT of width 64,
 8 × 8 patches) trained here did not learn in 300 steps (loss flat at 0.32: its head ends in a ReLU and its
