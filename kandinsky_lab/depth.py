@@ -52,7 +52,7 @@ def estimator(kit):
 
 
 def depth_map(kit, picture: PIL.Image.Image) -> PIL.Image.Image:
-    """The picture's depth as an L picture of the same size, bright = near (the estimator's "depth" output)."""
+    """The picture's depth as an L picture of the same size, bright = near (the estimator's depth, read by `grey`)."""
     from .kit import expect_kit
 
     expect_kit(kit)
@@ -63,5 +63,23 @@ def depth_map(kit, picture: PIL.Image.Image) -> PIL.Image.Image:
     if kit.trained_size is not None and rgb.size != (kit.trained_size, kit.trained_size):  # nano's estimator saw 64 × 64 only
         seen = rgb.resize((kit.trained_size, kit.trained_size), PIL.Image.Resampling.BICUBIC)
     with kit.lock:
-        found = estimator(kit)(seen)["depth"]
-    return found.convert("L").resize(rgb.size, PIL.Image.Resampling.BILINEAR)
+        found = estimator(kit)(seen)["predicted_depth"]
+    return grey(found, seen.size).resize(rgb.size, PIL.Image.Resampling.BILINEAR)
+
+
+def grey(predicted_depth, size: tuple[int, int]) -> PIL.Image.Image:
+    """A depth-estimation pipeline's "predicted_depth" as an L picture of `size` (width, height), scaled from its
+    minimum (0) to its maximum (255): the "depth" picture transformers 5 returns. transformers 4 hands back the
+    model's raw output instead (nano's: twice the picture's side) and scales its "depth" by the maximum only, which
+    brightens the background and widens the near part; reading "predicted_depth" the same way gives the same
+    hint on every supported version."""
+    import numpy as np
+    import torch
+
+    depth = predicted_depth.detach().float().reshape(-1, *predicted_depth.shape[-2:])[:1]
+    if tuple(depth.shape[-2:]) != (size[1], size[0]):
+        depth = torch.nn.functional.interpolate(depth[None], size=(size[1], size[0]), mode="bicubic", align_corners=False)[0]
+    depth = depth[0].cpu().numpy()
+    low, high = depth.min(), depth.max()
+    scaled = (depth - low) / (high - low) if high > low else np.zeros_like(depth)
+    return PIL.Image.fromarray((scaled * 255).astype(np.uint8))

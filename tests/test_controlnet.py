@@ -7,6 +7,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+import transformers
 
 import kandinsky_lab as kl
 from kandinsky_lab import judge, world
@@ -168,6 +169,17 @@ def test_nanos_depth_estimator_separates_object_and_background(nano):
         assert depth.size == picture.size and depth.mode == "L"
         agree = ((np.asarray(depth) > 127) == (np.asarray(world.object_mask(scene)) > 127)).mean()
         assert agree > 0.95, (scene, agree)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(int(transformers.__version__.split(".")[0]) < 5, reason="transformers 4 scales its 'depth' picture by the maximum only")
+def test_depth_map_is_the_pipelines_depth_picture(nano):
+    """kl.depth_map reads "predicted_depth" itself (kandinsky_lab/depth.grey) so that transformers 4 gives the same
+    hints; on transformers 5 that must be exactly the pipeline's own "depth" picture, which trained the ControlNet."""
+    for seed in range(3):
+        _, picture = scene_picture(seed)
+        out = kl.depth.estimator(nano)(picture)
+        assert np.array_equal(np.asarray(kl.depth_map(nano, picture)), np.asarray(out["depth"]))
 
 
 @pytest.mark.slow

@@ -28,6 +28,8 @@ import torch
 from diffusers import UNet2DConditionModel
 from diffusers.training_utils import EMAModel
 
+from kandinsky_lab.depth import grey as depth_grey
+
 from .depth import targets
 from .log import Log
 from .schedule import unet_update, v_training_pair, warmup_cosine
@@ -58,13 +60,13 @@ def hints(scenes, latent_side: int) -> torch.Tensor:
 
 def estimated_hints(estimator, data, latent_side: int) -> torch.Tensor:
     """(N, 3, side, side) uint8: the depth estimator's picture of each scene (a transformers depth-estimation
-    pipeline), grey levels resized to the hint block's side with the bilinear filter `generate.hint_tensor` uses."""
+    pipeline), read as `kl.depth_map` reads it and resized to the hint block's side with the bilinear filter `generate.hint_tensor` uses."""
     side, found = latent_side * HINT_SCALE, []
     pictures = [PIL.Image.fromarray(p) for p in data.pixels.permute(0, 2, 3, 1).numpy()]
     for start in range(0, len(pictures), 256):
         for out in estimator(pictures[start : start + 256], batch_size=64):
-            grey = out["depth"].convert("L").resize((side, side), PIL.Image.Resampling.BILINEAR)
-            found.append(torch.from_numpy(np.array(grey)))
+            picture = depth_grey(out["predicted_depth"], pictures[0].size).resize((side, side), PIL.Image.Resampling.BILINEAR)
+            found.append(torch.from_numpy(np.array(picture)))
     return torch.stack(found)[:, None].expand(-1, 3, -1, -1)
 
 
