@@ -76,10 +76,10 @@ def grey(predicted_depth, size: tuple[int, int]) -> PIL.Image.Image:
     import numpy as np
     import torch
 
-    depth = predicted_depth.detach().float().reshape(-1, *predicted_depth.shape[-2:])[:1]
-    if tuple(depth.shape[-2:]) != (size[1], size[0]):
-        depth = torch.nn.functional.interpolate(depth[None], size=(size[1], size[0]), mode="bicubic", align_corners=False)[0]
-    depth = depth[0].cpu().numpy()
+    depth = predicted_depth.detach().float().reshape(1, 1, *predicted_depth.shape[-2:])  # one picture's map
+    if depth.shape[-2:] != (size[1], size[0]):
+        depth = torch.nn.functional.interpolate(depth, size=(size[1], size[0]), mode="bicubic", align_corners=False)
+    depth = depth[0, 0].cpu().numpy()
     low, high = depth.min(), depth.max()
     scaled = (depth - low) / (high - low) if high > low else np.zeros_like(depth)
     return PIL.Image.fromarray((scaled * 255).astype(np.uint8))
