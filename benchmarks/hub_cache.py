@@ -13,9 +13,13 @@ path can be run on weights the project builds: nothing is mocked, only the weigh
 """
 
 import hashlib
+import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
+
+from kandinsky_lab import depth, extras, loading
 
 CHUNK = 16 * 2**20
 
@@ -59,3 +63,25 @@ def store(folder: str | os.PathLike, repo_id: str, cache: str | os.PathLike, mov
     (root / "refs").mkdir(exist_ok=True)
     (root / "refs" / "main").write_text(commit)
     return snapshot
+
+
+def store_kit_folder(folder: str | os.PathLike, cache: str | os.PathLike) -> None:
+    """File a kit folder (prior/, decoder/ and, where present, decoder-inpaint/, controlnet-depth/, depth/,
+    as nano ships them) under the official repository ids, each laid out as its hub repository is: the
+    inpainting and ControlNet repositories are whole pipelines (the decoder's files with their own unet/
+    and model_index.json class); the depth estimator is Intel/dpt-large's id."""
+    folder = Path(folder)
+    store(folder / "prior", loading.HUB_PRIOR, cache)
+    store(folder / "decoder", loading.HUB_DECODER, cache)
+    index = json.loads((folder / "decoder" / "model_index.json").read_text())
+    for task, (name, repo, cls) in extras.TASKS.items():
+        if not (folder / name / "unet").is_dir():
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            repository = Path(tmp) / "repo"
+            shutil.copytree(folder / "decoder", repository, ignore=shutil.ignore_patterns("unet"))
+            shutil.copytree(folder / name / "unet", repository / "unet")
+            (repository / "model_index.json").write_text(json.dumps(index | {"_class_name": cls.__name__}))
+            store(repository, repo, cache)
+    if (folder / depth.FOLDER / "config.json").is_file():
+        store(folder / depth.FOLDER, depth.REAL_ESTIMATOR, cache)

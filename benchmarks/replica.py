@@ -16,6 +16,11 @@ official file names, and a CLIP tokenizer built locally (byte-level, 77 position
 49 408-row embedding comes from its config). `image_encoder_format="bin"` stores the image encoder as
 the hub does since July 2023 (a pickled `pytorch_model.bin` in float16), "safetensors" as
 `model.safetensors`. hub_cache.py then files both folders under the official ids.
+
+`extras=True` also files what notebooks 07 and 08 load on first use: the inpainting and ControlNet-depth
+UNets (1253.1 M each, their repositories' model_index.json and unet/ only: the kit shares the decoder's
+MoVQ and scheduler) and the ControlNet guide's depth estimator, Intel/dpt-large (343.0 M, kept in float32
+as the kit runs it; config from transformers' DPT conversion script, SOURCES.md).
 """
 
 import argparse
@@ -30,9 +35,11 @@ import torch
 from accelerate import init_empty_weights
 from diffusers import PriorTransformer, UNet2DConditionModel, VQModel
 from safetensors.torch import save_file
-from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPVisionConfig, CLIPVisionModelWithProjection
+from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPVisionConfig, CLIPVisionModelWithProjection, DPTConfig, DPTForDepthEstimation
 
 from benchmarks import hub_cache
+from kandinsky_lab.depth import REAL_ESTIMATOR
+from kandinsky_lab.extras import TASKS
 from kandinsky_lab.loading import HUB_DECODER, HUB_PRIOR
 from kandinsky_lab.tiny import build_tokenizer
 
@@ -64,7 +71,14 @@ FILES = [
     ("decoder", "model_index.json", "decoder_model_index.json"),
     ("decoder", "scheduler/scheduler_config.json", "decoder_scheduler.json"),
 ]
-CONFIG_CLASSES = {CLIPTextModelWithProjection: CLIPTextConfig, CLIPVisionModelWithProjection: CLIPVisionConfig}
+# What notebooks 07 and 08 load on first use: (repository, component folder or "", config file, class, weights, dtype)
+EXTRAS = [
+    (TASKS["inpaint"][1], "unet", "decoder_inpaint_unet.json", UNet2DConditionModel, "diffusion_pytorch_model.safetensors", torch.float16),
+    (TASKS["controlnet"][1], "unet", "controlnet_depth_unet.json", UNet2DConditionModel, "diffusion_pytorch_model.safetensors", torch.float16),
+    (REAL_ESTIMATOR, "", "dpt_large.json", DPTForDepthEstimation, "model.safetensors", torch.float32),
+]
+EXTRA_PIPELINES = {TASKS["inpaint"][1]: "KandinskyV22InpaintPipeline", TASKS["controlnet"][1]: "KandinskyV22ControlnetPipeline"}
+CONFIG_CLASSES = {CLIPTextModelWithProjection: CLIPTextConfig, CLIPVisionModelWithProjection: CLIPVisionConfig, DPTForDepthEstimation: DPTConfig}
 
 
 def config(name: str) -> dict:
@@ -151,8 +165,35 @@ def build(out: str | Path, device: str = "cpu", image_encoder_format: str = "saf
     return figures
 
 
-def build_in_cache(cache: str | Path, device: str = "cpu", image_encoder_format: str = "safetensors", seed: int = 0, log=print) -> dict:
-    """`build`, then file prior/ and decoder/ under the official ids in the hub cache `cache` (moved, not copied)."""
+def build_extras(out: str | Path, device: str = "cpu", seed: int = 1, log=print) -> dict:
+    """Write the EXTRAS repositories under `out`, one folder per repository id; returns figures."""
+    out, device = Path(out), torch.device(device)
+    generator = torch.Generator(device).manual_seed(seed)
+    decoder_index = config("decoder_model_index.json")
+    figures = {"params": {}, "bytes": {}, "seconds": {}}
+    for repo, component, config_file, cls, weights, dtype in EXTRAS:
+        start = time.perf_counter()
+        model = materialise(empty_model(cls, config_file), generator, device, dtype)
+        folder = out / repo / component
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").write_text((CONFIGS / config_file).read_text())
+        if repo in EXTRA_PIPELINES:  # a pipeline repository: its model_index.json lists the UNet
+            (out / repo / "model_index.json").write_text(json.dumps(decoder_index | {"_class_name": EXTRA_PIPELINES[repo]}, indent=2))
+        else:
+            shutil.copyfile(CONFIGS / "dpt_large_preprocessor.json", folder / "preprocessor_config.json")
+        figures["params"][repo] = sum(p.numel() for p in model.parameters())
+        figures["bytes"][repo] = write_weights(model, folder / weights)
+        del model
+        figures["seconds"][repo] = time.perf_counter() - start
+        log(f"{repo}: {figures['params'][repo] / 1e6:.1f} M parameters, {figures['bytes'][repo] / 1e9:.2f} GB, {figures['seconds'][repo]:.1f} s")
+    return figures
+
+
+def build_in_cache(
+    cache: str | Path, device: str = "cpu", image_encoder_format: str = "safetensors", seed: int = 0, log=print, extras: bool = False
+) -> dict:
+    """`build`, then file prior/ and decoder/ under the official ids in the hub cache `cache` (moved, not
+    copied); with `extras`, `build_extras` too, each under its own id."""
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:  # same file system: blobs are moved in
@@ -161,6 +202,18 @@ def build_in_cache(cache: str | Path, device: str = "cpu", image_encoder_format:
         hub_cache.store(Path(tmp) / "prior", HUB_PRIOR, cache, move=True)
         hub_cache.store(Path(tmp) / "decoder", HUB_DECODER, cache, move=True)
         figures["seconds"]["cache"] = time.perf_counter() - start
+    if extras:
+        figures["extras"] = build_extras_in_cache(cache, device, log=log)
+    return figures
+
+
+def build_extras_in_cache(cache: str | Path, device: str = "cpu", log=print) -> dict:
+    """`build_extras`, filed under each repository's id in the hub cache `cache`."""
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        figures = build_extras(tmp, device, log=log)
+        for repo, *_ in EXTRAS:
+            hub_cache.store(Path(tmp) / repo, repo, cache, move=True)
     return figures
 
 
@@ -169,8 +222,13 @@ def main() -> None:
     parser.add_argument("--cache", required=True, help="hub cache folder to write into (use as HF_HUB_CACHE)")
     parser.add_argument("--device", default="cpu", help="where the random weights are made (a GPU is faster)")
     parser.add_argument("--image-encoder-format", default="safetensors", choices=("safetensors", "bin"))
+    parser.add_argument("--extras", action="store_true", help="also the inpainting and ControlNet UNets and the depth estimator (another 5.4 GB)")
+    parser.add_argument("--only-extras", action="store_true", help="just those, into a cache that has the rest")
     args = parser.parse_args()
-    figures = build_in_cache(args.cache, args.device, args.image_encoder_format)
+    if args.only_extras:
+        print(json.dumps(build_extras_in_cache(args.cache, args.device)))
+        return
+    figures = build_in_cache(args.cache, args.device, args.image_encoder_format, extras=args.extras)
     print(json.dumps(figures))
 
 

@@ -43,23 +43,7 @@ def nano_in_cache(cache: Path, image_encoder_format: str) -> None:
         encoder = work / "prior" / "image_encoder"
         torch.save(load_file(encoder / "model.safetensors"), encoder / "pytorch_model.bin")
         (encoder / "model.safetensors").unlink()
-    hub_cache.store(work / "prior", loading.HUB_PRIOR, cache)
-    hub_cache.store(work / "decoder", loading.HUB_DECODER, cache)
-    # the inpainting repository, laid out as the hub's: a whole pipeline (unet/, movq/, scheduler/)
-    inpaint = work / "decoder-inpaint-repo"
-    shutil.copytree(work / "decoder", inpaint)
-    shutil.rmtree(inpaint / "unet")
-    shutil.copytree(work / "decoder-inpaint" / "unet", inpaint / "unet")
-    index = json.loads((inpaint / "model_index.json").read_text())
-    (inpaint / "model_index.json").write_text(json.dumps(index | {"_class_name": "KandinskyV22InpaintPipeline"}))
-    hub_cache.store(inpaint, extras.TASKS["inpaint"][1], cache)
-    control = work / "controlnet-repo"  # the same for the ControlNet repository
-    shutil.copytree(work / "decoder", control)
-    shutil.rmtree(control / "unet")
-    shutil.copytree(work / "controlnet-depth" / "unet", control / "unet")
-    (control / "model_index.json").write_text(json.dumps(index | {"_class_name": "KandinskyV22ControlnetPipeline"}))
-    hub_cache.store(control, extras.TASKS["controlnet"][1], cache)
-    hub_cache.store(work / "depth", depth.REAL_ESTIMATOR, cache)  # nano's DPT under the real estimator's id
+    hub_cache.store_kit_folder(work, cache)  # the inpainting and ControlNet repositories as whole pipelines; nano's DPT as Intel/dpt-large
 
 
 def run_offline(cache: Path) -> tuple[dict, str]:
@@ -227,11 +211,14 @@ def test_real_scale_gpu_parts_run_in_separate_commands_add_up_to_one_section():
     from benchmarks import real_scale
 
     row = lambda preset, h, w: {"preset": preset, "height": h, "width": w, "s": 1.0, "peak_gib": 1.0}  # noqa: E731
-    first = {"built": {"total_s": 60.0}, "device": "GPU", "torch": "2", "table": {"rows": [row("model", 512, 512), row(None, 768, 768)], "kit_vs_raw": {"ratio": 1.0}}}
-    later = {"built": {"reused": "/tmp/rs/gpu"}, "device": "GPU", "torch": "2", "table": {"rows": [row("sequential", 768, 768), row(None, 768, 768)], "kit_vs_raw": None}, "t4": {"rows": []}}
+    ratio = {"height": 768, "width": 768, "repeats": 7, "kit_s": 2.0, "raw_s": 2.0, "ratio": 1.0}
+    first = {"built": {"total_s": 60.0}, "device": "GPU A", "torch": "2", "table": {"rows": [row("model", 512, 512), row(None, 768, 768)], "prior_steps": 25, "steps": 50, "kit_vs_raw": ratio}}
+    later = {"built": {"reused": "/tmp/rs/gpu"}, "device": "GPU B", "torch": "2", "table": {"rows": [row("sequential", 768, 768), row(None, 768, 768)], "prior_steps": 25, "steps": 50, "kit_vs_raw": None}}
     merged = real_scale.merged(first, later)
-    assert merged["built"] == {"total_s": 60.0} and merged["table"]["kit_vs_raw"] == {"ratio": 1.0} and "t4" in merged
-    assert [(r["preset"], r["height"]) for r in merged["table"]["rows"]] == [(None, 768), ("model", 512), ("sequential", 768)]
+    assert merged["built"] == {"total_s": 60.0} and merged["table"]["kit_vs_raw"]["ratio"] == 1.0
+    assert [(r["preset"], r["height"], r["device"]) for r in merged["table"]["rows"]] == [(None, 768, "GPU B"), ("model", 512, "GPU A"), ("sequential", 768, "GPU B")]
+    text = "\n".join(real_scale.gpu_section(merged))  # each part says where it ran
+    assert "| sequential | 768 × 768 | 1.0 | 1.00 GiB | GPU B |" in text and "Kit vs raw diffusers at 768×768 on GPU A, torch 2 " in text
 
 
 def test_a_failed_notebook_is_reported_with_its_error():
