@@ -18,7 +18,7 @@ import torch
 from .errors import SettingsError, expect_list, expect_whole, is_real, plain_number, wrong_type
 from .images import to_rgb
 from .kit import Kit, expect_kit
-from .settings import check_words
+from .settings import check_fraction, check_prior_strength, check_words
 from .steps import OnStep, StopSignal, pipeline_callback
 
 
@@ -114,7 +114,10 @@ def image_embedding(kit: Kit, image: PIL.Image.Image) -> torch.Tensor:
 @torch.no_grad()
 def moved_embeddings(kit: Kit, prompt: str, image: PIL.Image.Image, strength: float, steps: int, guidance_scale: float, seeds: list[int]) -> torch.Tensor:
     """The prior's emb2emb: the picture's image embedding noised to `strength` and denoised towards `prompt`,
-    one row per seed (N, D). The prior runs int(steps × strength) steps; 0 keeps the picture's embedding."""
+    one row per seed (N, D). The prior runs int(steps × strength) steps, which must be at least 1."""
+    steps = expect_whole(steps, "steps", 2, 1000)
+    check_fraction("strength", strength)
+    check_prior_strength(steps, strength)
     start = image_embedding(kit, image)
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
     with kit.lock:

@@ -231,7 +231,8 @@ def _check_picture(name: str, value, what: str) -> None:
         raise wrong_type(name, "a PIL image (open a file with kl.images.open_image)", value)
 
 
-def _check_fraction(name: str, value) -> None:
+def check_fraction(name: str, value) -> None:
+    """`value` is a number in (0, 1] (a strength)."""
     if not is_real(value):
         raise wrong_type(name, "a number in (0, 1]", value)
     if not 0 < value <= 1:
@@ -243,10 +244,11 @@ def check_controlnet(s: ControlNet) -> None:
     _check_picture("hint", s.hint, "give a depth picture (kl.depth_map(kit, picture)), or draw one: white = near")
     if s.image is not None:
         _check_picture("image", s.image, "")
-        _check_fraction("strength", s.strength)
-        _check_fraction("prior_strength", s.prior_strength)
+        check_fraction("strength", s.strength)
+        check_fraction("prior_strength", s.prior_strength)
         if int(s.steps * s.strength) < 1:
             raise SettingsError(f"steps * strength must be >= 1 (got {s.steps} * {s.strength}); raise steps or strength")
+        check_prior_strength(s.prior_steps, s.prior_strength)
 
 
 def check_variations(s: Variations) -> None:
@@ -255,7 +257,17 @@ def check_variations(s: Variations) -> None:
     check_words("prompt", s.prompt)
     check_words("negative_prompt", s.negative_prompt)
     if s.prompt.strip():
-        _check_fraction("prior_strength", s.prior_strength)
+        check_fraction("prior_strength", s.prior_strength)
+        check_prior_strength(s.prior_steps, s.prior_strength)
+
+
+def check_prior_strength(prior_steps: int, prior_strength: float) -> None:
+    """emb2emb runs int(prior_steps * prior_strength) prior steps: at least one, or it has nothing to run."""
+    if int(prior_steps * prior_strength) < 1:
+        raise SettingsError(
+            f"prior_steps * prior_strength must be >= 1 (got {prior_steps} * {prior_strength}): the prior would run no step; "
+            "raise prior_steps or prior_strength"
+        )
 
 
 def check_interpolation(s: Interpolation) -> None:

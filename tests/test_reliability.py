@@ -445,6 +445,9 @@ CONTROL_BAD_INPUTS = [
     ("control-depth-tiny", "a depth map from a model without an estimator", lambda k, t: kl.depth_map(k, RED), kl.SourceError, "the tiny model has no depth estimator"),
     ("control-variations-no-image", "variations without a picture", lambda k, t: kl.variations(k, V(image=None)), kl.SettingsError, r"image is missing: variations are made from a picture"),
     ("control-variations-strength", "a prompt with prior_strength 2", lambda k, t: kl.variations(k, V(prompt="a", prior_strength=2.0)), kl.SettingsError, r"prior_strength must be in \(0, 1\], got 2.0"),
+    ("control-prior-no-step", "emb2emb that would run no prior step", lambda k, t: kl.controlnet(k, C(image=RED, prior_steps=10, prior_strength=0.05)), kl.SettingsError, r"prior_steps \* prior_strength must be >= 1 \(got 10 \* 0.05\): the prior would run no step"),
+    ("control-variations-no-step", "a prompt moving the picture by no prior step", lambda k, t: kl.variations(k, V(prompt="a", prior_steps=10, prior_strength=0.05)), kl.SettingsError, r"prior_steps \* prior_strength must be >= 1 \(got 10 \* 0.05\)"),
+    ("control-moved-no-step", "kl.moved_embeddings with no prior step", lambda k, t: kl.moved_embeddings(k, "a", RED, 0.05, 10, 4.0, [0]), kl.SettingsError, r"prior_steps \* prior_strength must be >= 1 \(got 10 \* 0.05\)"),
     ("control-variations-task", "Variations settings to text_to_image", lambda k, t: kl.text_to_image(k, V()), kl.WrongType, r"call kl.variations\(kit, settings\) instead"),
 ]
 ALL_BAD_INPUTS = BAD_INPUTS + MORE_BAD_INPUTS + INPAINT_BAD_INPUTS + CONTROL_BAD_INPUTS
