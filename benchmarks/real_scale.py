@@ -31,7 +31,11 @@ Each part is its own process, so one that fails or runs out of time loses only i
     python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs table --presets sequential --sizes 768x768
     python -m benchmarks.real_scale --part gpu --root /tmp/rs --keep --jobs levers
 
-On the H100 of 2026-11-27 these took 1:50 (with the build), 1:30, 1:50, 1:10, 1:25 and 2:30. The lent
+On the H100 of a first loan these took 1:50 (with the build), 1:30, 1:50, 1:10, 1:25 and 2:30; on the H200 of a
+second, `--jobs t4` with the build (now 15.2 GB: the inpainting and ControlNet UNets and the depth estimator too)
+3:20, `--jobs notebooks --workers 8` (nine notebooks) 2:10 and `--jobs table --presets none --sizes 768x768`
+1:40. Earlier loans' figures are kept in benchmarks/real_scale_gpu.json, where a new loan's run starts from:
+copy its root/gpu.json back there after the loan (each part names the GPU it ran on). The lent
 machine's Python had torch, transformers, huggingface_hub and accelerate but not diffusers, nbclient,
 nbval, ipykernel or ipywidgets: carry those as wheels for its Python (3.12) and put them first on
 PYTHONPATH, with the repository root (the notebooks' kernels import kandinsky_lab from there).
@@ -61,7 +65,9 @@ ROOT = Path(__file__).resolve().parents[1]
 GIB = 2**30
 SIZES = [(512, 512), (768, 768), (1024, 1024), (576, 1024)]  # (height, width)
 T4_CAP_GIB = 15.0  # what a 16 GB T4 leaves a process
-NOTEBOOK_STEPS = 10  # prior and decoder steps for the notebook run on the GPU (pictures are noise)
+SAVED = ROOT / "benchmarks" / "real_scale_gpu.json"  # the section's figures from every loan so far (each part names its GPU)
+NOTEBOOK_STEPS = 10  # decoder steps for the notebook run on the GPU (pictures are noise); the prior keeps its 25, so
+# emb2emb strength sweeps run the prior steps a learner's run does (notebook 08's 0.05 × 10 would be none)
 
 
 def child(job: str, options: dict, cache: Path, timeout: int = 600) -> dict:
@@ -92,8 +98,8 @@ def notebooks_under_cap(cache: Path, cap_gib: float, steps: int, names: list[str
     """Each notebook through `pytest --nbval-lax` on the cached model, in a kernel capped at `cap_gib` of GPU memory.
 
     The copies run without their `# NBVAL_CHECK_OUTPUT` references (those hold nano's shapes and sizes) and
-    with `steps` prior and decoder steps in place of the GPU's 25 + 50 (pictures are noise here; what counts
-    is that every cell runs within the cap). `workers` notebooks run at a time, each in its own capped
+    with `steps` decoder steps in place of the GPU's 50 (pictures are noise here; what counts is that every
+    cell runs within the cap); the prior keeps its 25. `workers` notebooks run at a time, each in its own capped
     process (an H100's 80 GB holds four T4s' worth); their times then include sharing the GPU.
     """
     work = Path(tempfile.mkdtemp(prefix="real-scale-notebooks-"))
@@ -113,7 +119,7 @@ def notebooks_under_cap(cache: Path, cap_gib: float, steps: int, names: list[str
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             cell.source = cell.source.replace("# NBVAL_CHECK_OUTPUT\n", "")
-            cell.source = re.sub(r"prior_steps=25, steps=50\)", f"prior_steps={max(2, steps)}, steps={steps})", cell.source)
+            cell.source = re.sub(r"prior_steps=25, steps=50\)", f"prior_steps=25, steps={steps})", cell.source)
         nbformat.write(nb, path)
 
     def run(path: Path) -> dict:
@@ -138,16 +144,15 @@ def gpu_part(
     rows: the slow sequential preset can then be run size by size); `workers` notebooks run at a time.
     """
     cache = root / "gpu"
-    if exercise:  # nano under the official ids: every GPU job's code runs on the CPU, in seconds
-        hub_cache.store(NANO_FOLDER / "prior", HUB_PRIOR, cache)
-        hub_cache.store(NANO_FOLDER / "decoder", HUB_DECODER, cache)
+    if exercise:  # nano (its inpainting and ControlNet UNets, its depth estimator) under the official ids: every GPU job's code runs on the CPU
+        hub_cache.store_kit_folder(NANO_FOLDER, cache)
         built, every_size, every_preset, steps = {}, [(64, 64), (32, 64)], [None], dict(prior_steps=2, steps=2)
     else:
         if (hub_cache.repo_folder(cache, HUB_DECODER) / "refs" / "main").exists():
             built = {"reused": str(cache)}  # built by an earlier run with --keep
         else:
             start = time.perf_counter()
-            built = replica.build_in_cache(cache, device=device)
+            built = replica.build_in_cache(cache, device=device, extras=True)  # notebooks 07 and 08 load the extras
             built["total_s"] = time.perf_counter() - start
         every_size, every_preset, steps = SIZES, [None, "model", "sequential"], dict(prior_steps=25, steps=50)
     ratio_size = every_size[min(1, len(every_size) - 1)]  # 768² at real scale
@@ -162,8 +167,14 @@ def gpu_part(
     if "samplers" in jobs:
         out["samplers"] = child("samplers", {"device": device, "size": ratio_size, "steps": [2] if exercise else [10, 20, 50], "prior_steps": steps["prior_steps"]}, cache)
     if "notebooks" in jobs:
-        names = ["00_setup_and_tour"] if exercise else None
-        out["notebooks"] = {"workers": workers, "rows": notebooks_under_cap(cache, T4_CAP_GIB, 2 if exercise else NOTEBOOK_STEPS, names, workers)}
+        names = ["00_setup_and_tour"] if exercise else None  # nano renders the real model's 768² here: minutes a notebook on a CPU
+        steps_run = 2 if exercise else NOTEBOOK_STEPS
+        out["notebooks"] = {"workers": workers, "prior_steps": 25, "steps": steps_run, "rows": notebooks_under_cap(cache, T4_CAP_GIB, steps_run, names, workers)}
+    for job in jobs:  # a section can gather jobs run on different machines (merged): each says where it ran
+        if isinstance(out.get(job), dict):
+            out[job] |= {"device": out["device"], "torch": out["torch"]}
+    if out.get("table", {}).get("kit_vs_raw"):
+        out["table"]["kit_vs_raw"] |= {"device": out["device"], "torch": out["torch"]}
     if not keep:
         shutil.rmtree(cache)
     return out
@@ -173,12 +184,23 @@ def merged(earlier: dict, found: dict) -> dict:
     """An earlier run's figures (root/gpu.json) with this run's added; table rows add up by preset and size."""
     if "reused" in found["built"] and "built" in earlier:
         found["built"] = earlier["built"]  # the build time of the run that made the replica
+    for figures in (earlier, found):  # a part without its machine's name (run before parts named it) gets its run's
+        for job in ("table", "t4", "levers", "samplers", "notebooks"):
+            if isinstance(figures.get(job), dict) and "device" not in figures[job]:
+                figures[job] |= {"device": figures.get("device"), "torch": figures.get("torch")}
     if "table" in found and "table" in earlier:
         key = lambda r: (r["preset"], r["height"], r["width"])  # noqa: E731
         ran = {key(r) for r in found["table"]["rows"]}
         rows = [r for r in earlier["table"]["rows"] if key(r) not in ran] + found["table"]["rows"]
         order = [(p, h, w) for p in (None, "model", "sequential") for h, w in SIZES]
         found["table"]["rows"] = sorted(rows, key=lambda r: order.index(key(r)) if key(r) in order else len(order))
+        for row in earlier["table"]["rows"]:
+            row.setdefault("device", earlier["table"]["device"])
+        if earlier["table"]["kit_vs_raw"]:
+            earlier["table"]["kit_vs_raw"].setdefault("device", earlier["table"]["device"])
+            earlier["table"]["kit_vs_raw"].setdefault("torch", earlier["table"]["torch"])
+        for row in found["table"]["rows"]:
+            row.setdefault("device", found["table"]["device"])
         found["table"]["kit_vs_raw"] = found["table"]["kit_vs_raw"] or earlier["table"]["kit_vs_raw"]
     return earlier | found
 
@@ -238,16 +260,33 @@ def cpu_section(found: dict, seconds: float) -> list[str]:
     return lines
 
 
+def ran_on(part: dict) -> str:
+    """Where a part ran, e.g. "NVIDIA H200, torch 2.11.0+cu130" (parts of one section may come from different loans)."""
+    return f"{part.get('device') or 'an unrecorded GPU'}, torch {part.get('torch') or '?'}"
+
+
 def gpu_section(found: dict) -> list[str]:
-    lines = ["## Real scale (GPU)", "", f"`python -m benchmarks.real_scale --part gpu` on {found['device']}, torch {found['torch']}, float16.", ""]
+    lines = [
+        "## Real scale (GPU)",
+        "",
+        "`python -m benchmarks.real_scale --part gpu`, float16. The parts below ran on lent GPUs, in separate commands and "
+        "sometimes on different loans: each names its GPU (compare seconds only within one part).",
+        "",
+    ]
     if "table" in found:
         t = found["table"]
+        devices = list(dict.fromkeys(r.get("device") or t.get("device") for r in t["rows"]))
+        mixed = len(devices) > 1
         lines += [
-            f"Seconds and peak GPU memory per picture, {t['prior_steps']} prior + {t['steps']} decoder steps (the model card's):",
+            f"Seconds and peak GPU memory per picture, {t['prior_steps']} prior + {t['steps']} decoder steps (the model card's)"
+            + ("" if mixed else f", on {ran_on(t)}") + ":",
             "",
-            "| offload preset | size (w × h) | seconds | peak GPU memory |",
-            "| --- | --- | --- | --- |",
-            *[f"| {r['preset']} | {r['width']} × {r['height']} | {r['s']:.1f} | {gib(r['peak_gib'])} |" for r in t["rows"]],
+            "| offload preset | size (w × h) | seconds | peak GPU memory |" + (" GPU |" if mixed else ""),
+            "| --- | --- | --- | --- |" + (" --- |" if mixed else ""),
+            *[
+                f"| {r['preset']} | {r['width']} × {r['height']} | {r['s']:.1f} | {gib(r['peak_gib'])} |" + (f" {r.get('device') or t.get('device')} |" if mixed else "")
+                for r in t["rows"]
+            ],
             "",
         ]
         if t["kit_vs_raw"]:
@@ -255,11 +294,18 @@ def gpu_section(found: dict) -> list[str]:
             spread = (
                 f" (each run: kit {', '.join(f'{v:.2f}' for v in r['kit_all'])}; raw {', '.join(f'{v:.2f}' for v in r['raw_all'])} s)" if "kit_all" in r else ""
             )
-            lines += [f"Kit vs raw diffusers at {r['width']}×{r['height']} (median of {r['repeats']}, alternating): {r['kit_s']:.2f} s vs {r['raw_s']:.2f} s, ratio **{r['ratio']:.3f}** (target ≤ 1.02){spread}.", ""]
+            prior = (
+                f" The prior alone, timed the same way: kit {r['prior_kit_s']:.3f} s, raw {r['prior_raw_s']:.3f} s." if "prior_kit_s" in r else ""
+            )
+            lines += [
+                f"Kit vs raw diffusers at {r['width']}×{r['height']} on {ran_on(r)} (median of {r['repeats']}, alternating): "
+                f"{r['kit_s']:.2f} s vs {r['raw_s']:.2f} s, ratio **{r['ratio']:.3f}** (target ≤ 1.02){spread}.{prior}",
+                "",
+            ]
     if "t4" in found:
         t = found["t4"]
         lines += [
-            f"T4 simulation: the process capped at {t['cap_gib']:g} GiB (`torch.cuda.set_per_process_memory_fraction`; on a real T4 "
+            f"T4 simulation on {ran_on(t)}: the process capped at {t['cap_gib']:g} GiB (`torch.cuda.set_per_process_memory_fraction`; on a real T4 "
             "the CUDA context's ~0.3–0.5 GiB, outside PyTorch's allocator, comes on top), 10 decoder steps:",
             "",
             "| offload preset | size | outcome | memory.py predicted | measured extra peak | error |",
@@ -290,7 +336,7 @@ def gpu_section(found: dict) -> list[str]:
     if "levers" in found:
         lv = found["levers"]
         lines += [
-            f"Speed levers at {lv['width']}×{lv['height']}, no offload: plain UNet (PyTorch SDPA) {lv['plain_s']:.2f} s, channels-last "
+            f"Speed levers at {lv['width']}×{lv['height']} on {ran_on(lv)}, no offload: plain UNet (PyTorch SDPA) {lv['plain_s']:.2f} s, channels-last "
             f"{lv['channels_last_s']:.2f} s" + (f", torch.compile {lv['compiled_s']:.2f} s (compiling: {lv['compile_first_s']:.0f} s)" if "compiled_s" in lv else "") + ".",
             "",
         ]
@@ -299,7 +345,7 @@ def gpu_section(found: dict) -> list[str]:
         step_counts = list(dict.fromkeys(r["steps"] for r in sm["rows"]))
         seconds = {(r["sampler"], r["steps"]): r["s"] for r in sm["rows"]}
         lines += [
-            f"Seconds per picture by sampler at {sm['width']}×{sm['height']} (25 prior steps, no offload); steps each needs: \"Samplers on nano\":",
+            f"Seconds per picture by sampler at {sm['width']}×{sm['height']} on {ran_on(sm)} (25 prior steps, no offload); steps each needs: \"Samplers on nano\":",
             "",
             "| sampler | " + " | ".join(f"{n} steps" for n in step_counts) + " |",
             "| --- | " + " | ".join("---" for _ in step_counts) + " |",
@@ -307,8 +353,9 @@ def gpu_section(found: dict) -> list[str]:
             "",
         ]
     if "notebooks" in found:
+        nb = found["notebooks"]
         lines += [
-            f"Every notebook through `pytest --nbval-lax` on the replica, each kernel capped at {T4_CAP_GIB:g} GiB ({NOTEBOOK_STEPS} prior + decoder steps; the "
+            f"Every notebook through `pytest --nbval-lax` on the replica on {ran_on(found['notebooks'])}, each kernel capped at {T4_CAP_GIB:g} GiB ({nb.get('prior_steps', 10)} prior + {nb.get('steps', 10)} decoder steps; the "
             "references of `# NBVAL_CHECK_OUTPUT` cells hold nano's sizes and are not compared)"
             + (f", {found['notebooks']['workers']} notebooks at a time on the one GPU (times include that sharing)" if found["notebooks"]["workers"] > 1 else "")
             + ":",
@@ -318,6 +365,8 @@ def gpu_section(found: dict) -> list[str]:
             *[f"| `{n['notebook']}` | {n['s']:.0f} | {'yes' if n['passed'] else 'no: ' + failure(n['tail'])} |" for n in found["notebooks"]["rows"]],
             "",
         ]
+        if nb.get("note"):  # what was found and changed after the run (replaced when the job runs again)
+            lines += [nb["note"], ""]
     return lines
 
 
@@ -354,9 +403,10 @@ def main() -> None:
             print("no CUDA device: the GPU part was not run, its section of benchmarks/results.md is left as it is")
             return
         found = gpu_part(root, jobs, keep=args.keep, presets=presets, sizes=sizes, workers=args.workers)
-        saved = root / "gpu.json"  # jobs run in separate commands add up to one section
-        found = merged(json.loads(saved.read_text()) if saved.exists() else {}, found)
-        saved.write_text(json.dumps(found, indent=1, default=str))
+        saved = root / "gpu.json"  # jobs run in separate commands add up to one section, starting from earlier loans' figures
+        earlier = saved if saved.exists() else SAVED
+        found = merged(json.loads(earlier.read_text()) if earlier.exists() else {}, found)
+        saved.write_text(json.dumps(found, indent=1, default=str))  # copy it to benchmarks/real_scale_gpu.json after the loan
         lines = gpu_section(found)
         sections.write("real_scale_gpu", lines)
         print("\n".join(lines))

@@ -18,6 +18,7 @@ Jobs:
 import gc
 import json
 import resource
+import statistics
 import sys
 import time
 
@@ -27,6 +28,7 @@ import torch
 import kandinsky_lab as kl
 from benchmarks.run import time_ratio, timed
 from kandinsky_lab import memory
+from kandinsky_lab.embeddings import prompt_embeddings
 
 PROMPT = "a red cat, 4k photo"
 
@@ -89,9 +91,26 @@ def table(options: dict) -> dict:
 
 
 def kit_vs_raw(kit, height: int, width: int, prior_steps: int, steps: int, repeats: int) -> dict:
-    """benchmarks/run.py's side-by-side comparison with diffusers, at this size and these steps."""
+    """benchmarks/run.py's side-by-side comparison with diffusers, at this size and these steps; and the
+    prior's share of it, timed the same way (alternating, medians): where a gap comes from."""
     s = kl.TextToImage(prompt=PROMPT, prior_steps=prior_steps, steps=steps, height=height, width=width)
-    return {"height": height, "width": width, "repeats": repeats} | time_ratio(kit, s, repeats)
+    whole = time_ratio(kit, s, repeats)
+
+    def kit_prior():
+        kit.cache.clear()
+        prompt_embeddings(kit, s.prompt, s.negative_prompt, s.prior_steps, s.prior_guidance_scale, s.prior_seeds())
+
+    def raw_prior():
+        kit.prior(s.prompt, num_inference_steps=s.prior_steps, guidance_scale=s.prior_guidance_scale, generator=torch.Generator("cpu").manual_seed(s.seed))
+
+    times = {"kit": [], "raw": []}
+    for i in range(repeats + 1):  # the first pair warms up
+        pair = [("kit", kit_prior), ("raw", raw_prior)]
+        for name, fn in pair if i % 2 == 0 else pair[::-1]:
+            seconds = timed(kit, fn)
+            times[name].append(seconds) if i else None
+    prior = {"prior_kit_s": statistics.median(times["kit"]), "prior_raw_s": statistics.median(times["raw"])}
+    return {"height": height, "width": width, "repeats": repeats} | whole | prior
 
 
 def t4(options: dict) -> dict:
