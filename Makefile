@@ -54,6 +54,7 @@ bench: env
 	$(PY) -m benchmarks.inpaint
 	$(PY) -m benchmarks.controlnet
 	$(PY) -m benchmarks.batch
+	$(PY) -m benchmarks.panel
 	$(PY) -m benchmarks.samplers
 	$(PY) -m benchmarks.real_scale
 	$(PY) -m benchmarks.gpu

@@ -248,7 +248,9 @@ def test_live_preview_has_the_results_colours_and_shape_and_gives_way_to_it():
     assert len(previews) == 2 and "preview</i> · decoder step 10/10" in labels[-1]  # at steps 5 and 10, labelled
     assert panel.run.preview_box.layout.display == "none" and panel.run.result_image.layout.display is None
     preview, result = PIL.Image.open(io.BytesIO(previews[-1])), panel.run.last_result.images[0]
-    assert preview.size == (240, 144)  # 80 × 48 shown 3× larger, as the result grid shows it
+    assert preview.size == (20, 12)  # the latents' own size: the browser enlarges it ...
+    layout = panel.run.preview.layout
+    assert (layout.width, layout.height) == ("240px", "144px")  # ... to 80 × 48 shown 3× larger, as the result grid shows it
     assert preview.width * result.height == preview.height * result.width
     assert "80 × 48 px, shown 3× larger" in labels[-1]
     assert shown(panel.run.result_image).width == 240 + 2 * 4  # the result's one cell: as wide as the preview, with its padding
@@ -399,3 +401,20 @@ def test_the_visitors_benchmark_drives_the_app_page_as_voila_runs_it(tmp_path, m
         assert page["_status"].startswith("done") and page["_took"] > 0, page["_status"]
         seeds.append(page["_app"].playground.text_to_image.sampling.seed.seed.value)  # the seed this run used
     assert len(page["_app"].playground.gallery.grid.children) == 2 and seeds[0] != seeds[1]  # a new seed each time
+
+
+def test_gallery_cards_send_small_pictures_and_encode_each_once(monkeypatch):
+    """A 768² picture is sent as a 256² thumbnail (not whole), a 64² one enlarged with its pixels kept, and a new
+    picture does not re-encode the cards already shown (every card is redrawn on each new picture)."""
+    from kandinsky_lab.widgets import gallery
+
+    large, small = PIL.Image.new("RGB", (768, 512), "red"), PIL.Image.new("RGB", (64, 64), "blue")
+    assert gallery.thumbnail(large).size == (256, 171) and gallery.thumbnail(small).size == (128, 128)
+    encoded = []
+    monkeypatch.setattr(gallery, "png_bytes", lambda image: encoded.append(image.size) or b"png")
+    shelf = gallery.HistoryGallery()
+    shelf.entries.append(gallery.Entry(large, None, 0))
+    shelf._redraw()
+    shelf.entries.append(gallery.Entry(small, None, 1))
+    shelf._redraw()
+    assert encoded == [(256, 171), (128, 128)]

@@ -26,8 +26,11 @@ SLIDER_STYLE = {"description_width": "140px"}
 
 
 def png_bytes(image: PIL.Image.Image) -> bytes:
+    """A picture as PNG for an image widget: lossless, at zlib's fastest level (a 768 × 768 picture in ~35 ms
+    instead of ~210 ms at the default, for ~25 % more bytes to a browser on the same machine or network).
+    Saved files are written by metadata.save_image, at the default level."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

@@ -21,7 +21,7 @@ import ipywidgets as W
 import PIL.Image
 
 from ..generate import Result
-from ..grids import enlarged
+from ..grids import enlarged, enlargement
 from ..metadata import load_settings, read_record
 from ..samples import samples
 from ..settings import ControlNet, ImageToImage, Inpaint, Interpolation, Variations
@@ -40,6 +40,17 @@ class Entry:
     seed: int  # decoder seed
     path: Path | None = None
     why_not: str | None = None  # why the settings cannot be restored, in words
+    thumb: bytes | None = None  # the card's picture as PNG, made on the first draw
+
+
+def thumbnail(image: PIL.Image.Image) -> PIL.Image.Image:
+    """What a card sends the browser: a small picture enlarged (nearest: its pixels stay visible), a large one
+    reduced to twice the card's width (sharp on a high-density screen; a 768² picture is not sent whole)."""
+    picture, zoom = enlarged(image, THUMB)
+    if zoom == 1 and max(image.size) > 2 * THUMB:
+        picture = image.copy()
+        picture.thumbnail((2 * THUMB, 2 * THUMB), PIL.Image.Resampling.LANCZOS)
+    return picture
 
 
 def one_picture(settings, prior_seed: int, decoder_seed: int):
@@ -119,9 +130,11 @@ class HistoryGallery:
 
     def _card(self, n: int) -> W.Widget:
         entry = self.entries[n]
-        picture, zoom = enlarged(entry.image, THUMB)
+        zoom = enlargement(entry.image.width, entry.image.height, THUMB)
         size = f"{entry.image.width} × {entry.image.height}" + (f", shown {zoom}×" if zoom > 1 else "")
-        thumb = W.Image(value=png_bytes(picture), format="png", width=str(THUMB), layout=W.Layout(object_fit="contain"))
+        if entry.thumb is None:  # encoded once: every new picture redraws every card
+            entry.thumb = png_bytes(thumbnail(entry.image))
+        thumb = W.Image(value=entry.thumb, format="png", width=str(THUMB), layout=W.Layout(object_fit="contain"))
         restore = W.Button(description="restore", layout=W.Layout(width="70px"))
         restore.tooltip = entry.why_not or "put this picture's settings (its own seeds, one image) back in its panel"
         restore.disabled = entry.settings is None
