@@ -181,7 +181,7 @@ def gpu_part(
 
 
 def merged(earlier: dict, found: dict) -> dict:
-    """An earlier run's figures (root/gpu.json) with this run's added; table rows add up by preset and size."""
+    """An earlier run's figures (root/gpu.json) with this run's added; table rows add up by preset, size and GPU."""
     if "reused" in found["built"] and "built" in earlier:
         found["built"] = earlier["built"]  # the build time of the run that made the replica
     for figures in (earlier, found):  # a part without its machine's name (run before parts named it) gets its run's
@@ -189,18 +189,18 @@ def merged(earlier: dict, found: dict) -> dict:
             if isinstance(figures.get(job), dict) and "device" not in figures[job]:
                 figures[job] |= {"device": figures.get("device"), "torch": figures.get("torch")}
     if "table" in found and "table" in earlier:
-        key = lambda r: (r["preset"], r["height"], r["width"])  # noqa: E731
-        ran = {key(r) for r in found["table"]["rows"]}
-        rows = [r for r in earlier["table"]["rows"] if key(r) not in ran] + found["table"]["rows"]
-        order = [(p, h, w) for p in (None, "model", "sequential") for h, w in SIZES]
-        found["table"]["rows"] = sorted(rows, key=lambda r: order.index(key(r)) if key(r) in order else len(order))
         for row in earlier["table"]["rows"]:
             row.setdefault("device", earlier["table"]["device"])
+        for row in found["table"]["rows"]:
+            row.setdefault("device", found["table"]["device"])
+        key = lambda r: (r["preset"], r["height"], r["width"])  # noqa: E731
+        ran = {(*key(r), r["device"]) for r in found["table"]["rows"]}  # a row is replaced on the same GPU, kept beside another's
+        rows = [r for r in earlier["table"]["rows"] if (*key(r), r["device"]) not in ran] + found["table"]["rows"]
+        order = [(p, h, w) for p in (None, "model", "sequential") for h, w in SIZES]
+        found["table"]["rows"] = sorted(rows, key=lambda r: order.index(key(r)) if key(r) in order else len(order))  # stable: earlier loans first
         if earlier["table"]["kit_vs_raw"]:
             earlier["table"]["kit_vs_raw"].setdefault("device", earlier["table"]["device"])
             earlier["table"]["kit_vs_raw"].setdefault("torch", earlier["table"]["torch"])
-        for row in found["table"]["rows"]:
-            row.setdefault("device", found["table"]["device"])
         found["table"]["kit_vs_raw"] = found["table"]["kit_vs_raw"] or earlier["table"]["kit_vs_raw"]
     return earlier | found
 

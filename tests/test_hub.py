@@ -216,7 +216,7 @@ def test_real_scale_gpu_parts_run_in_separate_commands_add_up_to_one_section():
     later = {"built": {"reused": "/tmp/rs/gpu"}, "device": "GPU B", "torch": "2", "table": {"rows": [row("sequential", 768, 768), row(None, 768, 768)], "prior_steps": 25, "steps": 50, "kit_vs_raw": None}}
     merged = real_scale.merged(first, later)
     assert merged["built"] == {"total_s": 60.0} and merged["table"]["kit_vs_raw"]["ratio"] == 1.0
-    assert [(r["preset"], r["height"], r["device"]) for r in merged["table"]["rows"]] == [(None, 768, "GPU B"), ("model", 512, "GPU A"), ("sequential", 768, "GPU B")]
+    assert [(r["preset"], r["height"], r["device"]) for r in merged["table"]["rows"]] == [(None, 768, "GPU A"), (None, 768, "GPU B"), ("model", 512, "GPU A"), ("sequential", 768, "GPU B")]
     text = "\n".join(real_scale.gpu_section(merged))  # each part says where it ran
     assert "| sequential | 768 × 768 | 1.0 | 1.00 GiB | GPU B |" in text and "Kit vs raw diffusers at 768×768 on GPU A, torch 2 " in text
 
