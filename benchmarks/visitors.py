@@ -24,7 +24,7 @@ after benchmarks/real_scale.py has filed the replica (`--root /tmp/rs --keep`), 
 (anywidget and psygnal among them: the playground's mask painter) on PYTHONPATH:
 
     HF_HUB_CACHE=/tmp/rs/gpu HF_HUB_OFFLINE=1 KANDINSKY_LAB_SOURCE=kandinsky-2-2 \
-        python -m benchmarks.visitors --kernels --visitors 1 2 4 7
+        python -m benchmarks.visitors --kernels --visitors 1 4 8
 """
 
 import statistics
@@ -238,13 +238,15 @@ def section(rows: list[dict], device: str, seconds: float) -> list[str]:
     return lines
 
 
-def kernels_section(rows: list[dict], device: str, seconds: float) -> list[str]:
+def kernels_section(rows: list[dict], device: str, seconds: float | None) -> list[str]:
+    """The `--kernels` table; `seconds` None when the rows were measured in several commands (a GPU loan's parts)."""
+    took = f" {seconds / 60:.1f} min in all." if seconds is not None else " Each row was measured by a command of its own."
     return [
         f"## Visitors of the app, without a browser: `--kernels` on {device}",
         "",
         "Each visitor a kernel running the app page's code, Generate pressed through the widget in all kernels at once, a new seed each time "
         f"({ROUNDS} rounds); memory is the kernels' PSS" + (" and the GPU's used memory (CUDA contexts included)" if "gpu" in rows[0] else "")
-        + f"; seconds are measured inside each kernel, from the click to the run's end. {seconds / 60:.1f} min in all.",
+        + f"; seconds are measured inside each kernel, from the click to the run's end.{took}",
         "",
         *table(rows),
     ]
@@ -266,7 +268,7 @@ def main(visitors: tuple[int, ...] = VISITORS, write: bool = True, kernels_only:
             rows.append(kernel_visit(n))
             print(rows[-1], flush=True)
         lines = kernels_section(rows, device_name(), time.monotonic() - started)
-        name = "visitors_kernels"
+        name = "visitors_kernels_gpu" if "(GPU)" in device_name() else "visitors_kernels"  # the CPU's and a GPU's, side by side
     else:
         from playwright.sync_api import sync_playwright
 
