@@ -170,37 +170,39 @@ def gpu_part(
         names = ["00_setup_and_tour"] if exercise else None  # nano renders the real model's 768² here: minutes a notebook on a CPU
         steps_run = 2 if exercise else NOTEBOOK_STEPS
         out["notebooks"] = {"workers": workers, "prior_steps": 25, "steps": steps_run, "rows": notebooks_under_cap(cache, T4_CAP_GIB, steps_run, names, workers)}
-    for job in jobs:  # a section can gather jobs run on different machines (merged): each says where it ran
-        if isinstance(out.get(job), dict):
-            out[job] |= {"device": out["device"], "torch": out["torch"]}
-    if out.get("table", {}).get("kit_vs_raw"):
-        out["table"]["kit_vs_raw"] |= {"device": out["device"], "torch": out["torch"]}
     if not keep:
         shutil.rmtree(cache)
-    return out
+    return named(out)
+
+
+def named(figures: dict) -> dict:
+    """Each part of a run's figures — and each table row and the kit-vs-raw ratio — with the GPU and torch it ran on,
+    unless it names them already: one section gathers parts of several runs, on several loans."""
+    for job in ("table", "t4", "levers", "samplers", "notebooks"):
+        if isinstance(figures.get(job), dict):
+            figures[job].setdefault("device", figures.get("device"))
+            figures[job].setdefault("torch", figures.get("torch"))
+    table = figures.get("table")
+    if table:
+        for row in table["rows"]:
+            row.setdefault("device", table["device"])
+        if table["kit_vs_raw"]:
+            table["kit_vs_raw"].setdefault("device", table["device"])
+            table["kit_vs_raw"].setdefault("torch", table["torch"])
+    return figures
 
 
 def merged(earlier: dict, found: dict) -> dict:
     """An earlier run's figures (root/gpu.json) with this run's added; table rows add up by preset, size and GPU."""
     if "reused" in found["built"] and "built" in earlier:
         found["built"] = earlier["built"]  # the build time of the run that made the replica
-    for figures in (earlier, found):  # a part without its machine's name (run before parts named it) gets its run's
-        for job in ("table", "t4", "levers", "samplers", "notebooks"):
-            if isinstance(figures.get(job), dict) and "device" not in figures[job]:
-                figures[job] |= {"device": figures.get("device"), "torch": figures.get("torch")}
+    earlier, found = named(earlier), named(found)  # figures from before parts named their GPU get their run's
     if "table" in found and "table" in earlier:
-        for row in earlier["table"]["rows"]:
-            row.setdefault("device", earlier["table"]["device"])
-        for row in found["table"]["rows"]:
-            row.setdefault("device", found["table"]["device"])
         key = lambda r: (r["preset"], r["height"], r["width"])  # noqa: E731
         ran = {(*key(r), r["device"]) for r in found["table"]["rows"]}  # a row is replaced on the same GPU, kept beside another's
         rows = [r for r in earlier["table"]["rows"] if (*key(r), r["device"]) not in ran] + found["table"]["rows"]
         order = [(p, h, w) for p in (None, "model", "sequential") for h, w in SIZES]
         found["table"]["rows"] = sorted(rows, key=lambda r: order.index(key(r)) if key(r) in order else len(order))  # stable: earlier loans first
-        if earlier["table"]["kit_vs_raw"]:
-            earlier["table"]["kit_vs_raw"].setdefault("device", earlier["table"]["device"])
-            earlier["table"]["kit_vs_raw"].setdefault("torch", earlier["table"]["torch"])
         found["table"]["kit_vs_raw"] = found["table"]["kit_vs_raw"] or earlier["table"]["kit_vs_raw"]
     return earlier | found
 
@@ -275,8 +277,7 @@ def gpu_section(found: dict) -> list[str]:
     ]
     if "table" in found:
         t = found["table"]
-        devices = list(dict.fromkeys(r.get("device") or t.get("device") for r in t["rows"]))
-        mixed = len(devices) > 1
+        mixed = len({r["device"] for r in t["rows"]}) > 1
         lines += [
             f"Seconds and peak GPU memory per picture, {t['prior_steps']} prior + {t['steps']} decoder steps (the model card's)"
             + ("" if mixed else f", on {ran_on(t)}") + ":",
@@ -284,7 +285,7 @@ def gpu_section(found: dict) -> list[str]:
             "| offload preset | size (w × h) | seconds | peak GPU memory |" + (" GPU |" if mixed else ""),
             "| --- | --- | --- | --- |" + (" --- |" if mixed else ""),
             *[
-                f"| {r['preset']} | {r['width']} × {r['height']} | {r['s']:.1f} | {gib(r['peak_gib'])} |" + (f" {r.get('device') or t.get('device')} |" if mixed else "")
+                f"| {r['preset']} | {r['width']} × {r['height']} | {r['s']:.1f} | {gib(r['peak_gib'])} |" + (f" {r['device']} |" if mixed else "")
                 for r in t["rows"]
             ],
             "",

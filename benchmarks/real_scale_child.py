@@ -26,7 +26,7 @@ import psutil
 import torch
 
 import kandinsky_lab as kl
-from benchmarks.run import time_ratio, timed
+from benchmarks.run import alternating, raw_prior, time_ratio, timed
 from kandinsky_lab import memory
 from kandinsky_lab.embeddings import prompt_embeddings
 
@@ -97,18 +97,10 @@ def kit_vs_raw(kit, height: int, width: int, prior_steps: int, steps: int, repea
     whole = time_ratio(kit, s, repeats)
 
     def kit_prior():
-        kit.cache.clear()
+        kit.cache.clear()  # the same work: no remembered prior output
         prompt_embeddings(kit, s.prompt, s.negative_prompt, s.prior_steps, s.prior_guidance_scale, s.prior_seeds())
 
-    def raw_prior():
-        kit.prior(s.prompt, num_inference_steps=s.prior_steps, guidance_scale=s.prior_guidance_scale, generator=torch.Generator("cpu").manual_seed(s.seed))
-
-    times = {"kit": [], "raw": []}
-    for i in range(repeats + 1):  # the first pair warms up
-        pair = [("kit", kit_prior), ("raw", raw_prior)]
-        for name, fn in pair if i % 2 == 0 else pair[::-1]:
-            seconds = timed(kit, fn)
-            times[name].append(seconds) if i else None
+    times = alternating(kit, kit_prior, lambda: raw_prior(kit, s), repeats)
     prior = {"prior_kit_s": statistics.median(times["kit"]), "prior_raw_s": statistics.median(times["raw"])}
     return {"height": height, "width": width, "repeats": repeats} | whole | prior
 

@@ -77,7 +77,7 @@ EXTRAS = [
     (TASKS["controlnet"][1], "unet", "controlnet_depth_unet.json", UNet2DConditionModel, "diffusion_pytorch_model.safetensors", torch.float16),
     (REAL_ESTIMATOR, "", "dpt_large.json", DPTForDepthEstimation, "model.safetensors", torch.float32),
 ]
-EXTRA_PIPELINES = {TASKS["inpaint"][1]: "KandinskyV22InpaintPipeline", TASKS["controlnet"][1]: "KandinskyV22ControlnetPipeline"}
+EXTRA_PIPELINES = {repo: cls.__name__ for _, repo, cls in TASKS.values()}  # a pipeline repository's model_index.json class
 CONFIG_CLASSES = {CLIPTextModelWithProjection: CLIPTextConfig, CLIPVisionModelWithProjection: CLIPVisionConfig, DPTForDepthEstimation: DPTConfig}
 
 

@@ -33,14 +33,19 @@ REPEATS = 7
 SETTINGS = kl.TextToImage(prompt="a red circle on a blue background", prior_steps=10, steps=10, height=SIZE, width=SIZE, seed=1)
 
 
-def raw_diffusers(kit: kl.Kit, s: kl.TextToImage):
-    """What a user of diffusers writes for the same picture: prior, then decoder, each with a CPU generator."""
-    prior = kit.prior(
+def raw_prior(kit: kl.Kit, s: kl.TextToImage):
+    """The prior as a user of diffusers calls it, with a CPU generator."""
+    return kit.prior(
         s.prompt,
         num_inference_steps=s.prior_steps,
         guidance_scale=s.prior_guidance_scale,
         generator=torch.Generator("cpu").manual_seed(s.seed),
     )
+
+
+def raw_diffusers(kit: kl.Kit, s: kl.TextToImage):
+    """What a user of diffusers writes for the same picture: prior, then decoder, each with a CPU generator."""
+    prior = raw_prior(kit, s)
     return kit.decoder(
         image_embeds=prior.image_embeds,
         negative_image_embeds=prior.negative_image_embeds,
@@ -67,14 +72,20 @@ def timed(kit: kl.Kit, fn) -> float:
     return time.perf_counter() - start
 
 
-def time_ratio(kit: kl.Kit, settings: kl.TextToImage = SETTINGS, repeats: int = REPEATS) -> dict:
-    """The kit's text_to_image against the same calls on diffusers: one warm-up each, then alternating, medians."""
-    through_kit(kit, settings), raw_diffusers(kit, settings)  # warm-up
+def alternating(kit: kl.Kit, kit_fn, raw_fn, repeats: int) -> dict[str, list[float]]:
+    """Seconds of `repeats` runs each of two calls, after one warm-up each, in alternating order (kit first, then raw first)."""
+    kit_fn(), raw_fn()  # warm-up
     times = {"kit": [], "raw": []}
     for i in range(repeats):
-        order = [("kit", through_kit), ("raw", raw_diffusers)]
+        order = [("kit", kit_fn), ("raw", raw_fn)]
         for name, fn in order if i % 2 == 0 else order[::-1]:
-            times[name].append(timed(kit, lambda: fn(kit, settings)))
+            times[name].append(timed(kit, fn))
+    return times
+
+
+def time_ratio(kit: kl.Kit, settings: kl.TextToImage = SETTINGS, repeats: int = REPEATS) -> dict:
+    """The kit's text_to_image against the same calls on diffusers: one warm-up each, then alternating, medians."""
+    times = alternating(kit, lambda: through_kit(kit, settings), lambda: raw_diffusers(kit, settings), repeats)
     kit_s, raw_s = statistics.median(times["kit"]), statistics.median(times["raw"])
     same = [im.tobytes() for im in through_kit(kit, settings)] == [im.tobytes() for im in raw_diffusers(kit, settings)]
     return {"kit_s": kit_s, "raw_s": raw_s, "ratio": kit_s / raw_s, "same_pixels": same, "kit_all": times["kit"], "raw_all": times["raw"]}
