@@ -142,6 +142,20 @@ def test_training_hints_are_the_scenes_exact_depth():
     assert model(pixel_values=torch.rand(1, 3, 64, 64)).predicted_depth.shape == (1, 128, 128)  # twice the side: stride 2 from the start
 
 
+def test_the_loss_weighs_the_cells_around_the_objects_outline():
+    """Cells the outline crosses, or that touch one it crosses, count more; the inside of a large object and the
+    far background do not."""
+    scene, _ = scene_picture(shape="square", position="center", size="large")
+    outline = training_controlnet.outlines([scene], 16)[0].numpy()
+    cover = np.asarray(world.object_mask(scene), dtype=np.float32).reshape(16, 4, 16, 4).mean(axis=(1, 3)) / 255
+    crossed = (cover > 0) & (cover < 1)
+    assert crossed.any() and outline[crossed].all()
+    assert not outline[cover == 1].all() and not outline[cover == 0].all()
+    inside = np.zeros_like(crossed)
+    inside[1:-1, 1:-1] = (cover[:-2, 1:-1] == 1) & (cover[2:, 1:-1] == 1) & (cover[1:-1, :-2] == 1) & (cover[1:-1, 2:] == 1) & (cover[1:-1, 1:-1] == 1)
+    assert inside.any() and not outline[inside].any()
+
+
 @pytest.mark.slow
 def test_training_hints_are_the_ones_the_kit_hands_the_unet(nano):
     """Most training hints are nano's depth estimate: the same grey levels `kl.controlnet` passes for that picture."""

@@ -1,6 +1,6 @@
 """Train the nano model in eight stages and save it as Kandinsky 2.2 pipeline folders.
 
-    python -m training.train --out kandinsky_lab/models/nano          # full run, ~110 min on 2 CPU cores
+    python -m training.train --out kandinsky_lab/models/nano          # full run, ~130 min on 2 CPU cores
     python -m training.train --out kandinsky_lab/models/nano --resume kandinsky_lab/models/nano
                                                                       # only the stages the folder lacks
     python -m training.train --out /tmp/nano --preset smoke           # seconds: every stage, tiny counts
@@ -33,7 +33,7 @@ from . import tokenizer as nano_tokenizer
 from .log import Log
 
 PRESETS = {  # steps and batch size per stage; `pictures` rendered once for all stages
-    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16), "inpaint": (3000, 32), "depth": (1200, 32), "controlnet": (6000, 16)},
+    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16), "inpaint": (3000, 32), "depth": (1200, 32), "controlnet": (8000, 16)},
     "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4), "inpaint": (2, 4), "depth": (2, 4), "controlnet": (2, 4)},
 }
 SEED = 0
