@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The real-scale benchmark's GPU jobs on a lent GPU machine that reaches no package registry (issue #16).
+#
+#   bash scripts/gpu_loan.sh fetch                # here, once: the wheels the GPU image lacks -> .whl/ (git-ignored)
+#   bash scripts/gpu_loan.sh run JOBS [ARGS...]   # there (device `run`, carry [".whl"]): install them beside the
+#                                                 # image's torch, run `python -m benchmarks.real_scale --part gpu
+#                                                 # --jobs JOBS ARGS`, copy its figures (gpu.json) and log to $OUT
+#
+# e.g. the notebooks under the T4 cap:  bash scripts/gpu_loan.sh run notebooks --workers 8
+# The GPU image (/work/.library/device/KINDS.md) has torch, transformers, accelerate, huggingface_hub, numpy,
+# pillow, matplotlib, pytest and tqdm; fetch takes every other package of this checkout's .venv at the version
+# installed there, for CPython 3.12 on x86-64, leaving out what the GPU jobs never start (the browser, JupyterLab's
+# server and Voila). After a run: copy gpu.json to benchmarks/real_scale_gpu.json (README: "Real scale").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# what the GPU image holds (KINDS.md, read 2026-11-17) or the GPU jobs do not need
+SKIP='torch|triton|nvidia-.*|transformers|accelerate|huggingface-hub|hf-xet|tokenizers|safetensors|numpy|pillow|matplotlib|contourpy|cycler|fonttools|kiwisolver|pyparsing|python-dateutil|six|packaging|filelock|fsspec|jinja2|markupsafe|pyyaml|regex|requests|urllib3|idna|certifi|charset-normalizer|tqdm|typing-extensions|sympy|mpmath|networkx|pytest|pluggy|iniconfig|pygments|psutil|attrs|httpx|httpcore|h11|anyio|sniffio|click|typer|rich|shellingham|markdown-it-py|mdurl|setuptools|wheel|pip|zipp|coverage|kandinsky-lab|playwright|greenlet|jupyterlab|jupyterlab-server|jupyter-server|jupyter-server-terminals|jupyter-lsp|jupyter-events|jupyter-builder|notebook-shim|voila|argon2-cffi|argon2-cffi-bindings|terminado|send2trash|babel|json5|async-lru|websockets|websocket-client'
+
+case "${1:-}" in
+fetch)
+    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+    rm -rf .whl && mkdir -p .whl
+    .venv/bin/python -m pip freeze --exclude-editable | grep '==' \
+        | awk -F'==' '{n = tolower($1); gsub("_", "-", n); print n "==" $2}' \
+        | grep -Ev "^($SKIP)==" > .whl/wanted.txt
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 -d .whl -r .whl/wanted.txt
+    echo "$(ls .whl/*.whl | wc -l) wheels, $(du -sh .whl | cut -f1) in .whl/ (a device call carries at most 64 MiB)"
+    ;;
+run)
+    shift
+    jobs="${1:?which jobs: table,t4,samplers,levers,notebooks}"
+    shift
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1  # the kit from this checkout, for the notebooks' kernels too
+    mkdir -p "${OUT:?OUT: where the device run collects what comes back}"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt"
+    set -o pipefail
+    python3 -m benchmarks.real_scale --part gpu --jobs "$jobs" --root /tmp/replica "$@" 2>&1 | tee "$OUT/log.txt"
+    cp /tmp/replica/gpu.json "$OUT/gpu.json"  # this loan's figures merged into earlier loans' (real_scale.merged)
+    ;;
+*)
+    sed -n '2,13p' "$0"
+    exit 2
+    ;;
+esac
