@@ -37,7 +37,6 @@ run)
     export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1  # the kit from this checkout, for the notebooks' kernels too
     mkdir -p "${OUT:?OUT: where the device run collects what comes back}"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt"
-    set -o pipefail
     python3 -m benchmarks.real_scale --part gpu --jobs "$jobs" --root /tmp/replica "$@" 2>&1 | tee "$OUT/log.txt"
     cp /tmp/replica/gpu.json "$OUT/gpu.json"  # this loan's figures merged into earlier loans' (real_scale.merged)
     ;;
