@@ -8,10 +8,11 @@ Writes the "nano" section of benchmarks/results.md (sections.py; the rest of the
                in-between steps whose object color lies between the two ends' colors
     speed      one 64×64 picture with 25 prior + 25 decoder steps (median of 7, warm process), and the
                first picture from a fresh Python process (import + load + generate; median of 3 processes)
-    diagnosis  where shape and position get lost, stage by stage: can a linear probe read them from the
-               image embeddings of rendered pictures (what the UNet is given), and does the decoder
-               draw them when handed a true picture's embedding instead of the prior's, and how the
-               whole model does on prompts from combinations it was trained on
+    diagnosis  where an attribute gets lost, stage by stage: can a linear probe read it from the image
+               embeddings of rendered pictures (what the prior learns to predict), from the prior's
+               embeddings for the accuracy prompts (what the UNet is given), does the decoder draw it
+               when handed a true picture's embedding instead of the prior's, and how the whole model
+               does on prompts from combinations it was trained on
 All with the kit's defaults otherwise (guidance 4 for prior and decoder), seeds 0, 1, 2, …
 """
 
@@ -114,13 +115,17 @@ def speed(kit: kl.Kit) -> dict:
     return {"image_s": image_s, "first_image_s": statistics.median(firsts), "first_range": (min(firsts), max(firsts))}
 
 
+PROBED = ("color", "background", "shape", "position", "size")
+
+
 def probes(kit: kl.Kit, pictures: int = PROBE_PICTURES) -> dict:
-    """Held-out accuracy of a linear classifier per attribute, trained on 3/4 of `pictures` embeddings."""
+    """A linear classifier per attribute, trained on 3/4 of `pictures` rendered pictures' image
+    embeddings: {attribute: (classifier, its class names, accuracy on the other 1/4)}."""
     rng = random.Random(11)
     scenes = [world.sample(rng) for _ in range(pictures)]
     x = torch.nn.functional.normalize(evaluate.image_features(kit, [world.render(scene) for scene in scenes], batch=256).float(), dim=1)
     split, found = pictures * 3 // 4, {}
-    for key in ("shape", "position", "size"):
+    for key in PROBED:
         names = sorted({getattr(scene, key) for scene in scenes})
         y = torch.tensor([names.index(getattr(scene, key)) for scene in scenes])
         probe = torch.nn.Linear(x.shape[1], len(names))
@@ -132,8 +137,23 @@ def probes(kit: kl.Kit, pictures: int = PROBE_PICTURES) -> dict:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        found[key] = (probe(x[split:]).argmax(1) == y[split:]).float().mean().item()
+        found[key] = (probe, names, (probe(x[split:]).argmax(1) == y[split:]).float().mean().item())
     return found
+
+
+@torch.no_grad()
+def prior_read(kit: kl.Kit, found: dict) -> dict:
+    """The accuracy benchmark's prompts and seeds through the prior alone (the kit's defaults), its
+    embeddings read by the probes: what the prior hands the UNet, before any picture is drawn."""
+    s = kl.TextToImage(prompt="")
+    hits = {key: [] for key in PROBED}
+    for seed, prompt in enumerate(prompts()):
+        e = embeddings.prompt_embeddings(kit, prompt, s.negative_prompt, STEPS["prior_steps"], s.prior_guidance_scale, [seed]).image_embeds
+        e = torch.nn.functional.normalize(e.float().cpu(), dim=1)
+        asked = world.parse(prompt)
+        for key, (probe, names, _) in found.items():
+            hits[key].append(names[probe(e).argmax(1).item()] == asked[key])
+    return {key: sum(v) / len(v) for key, v in hits.items()}
 
 
 def decoder_from_true_embeddings(kit: kl.Kit) -> dict:
@@ -158,7 +178,7 @@ def decoder_from_true_embeddings(kit: kl.Kit) -> dict:
     return {key: sum(v) / len(v) for key, v in hits.items()}
 
 
-def section(acc: dict, mix: dict, fast: dict, probe: dict, true: dict, seen: dict) -> list[str]:
+def section(acc: dict, mix: dict, fast: dict, probe: dict, prior: dict, true: dict, seen: dict) -> list[str]:
     mark = lambda ok: "yes" if ok else "**no**"  # noqa: E731
     rows = [
         f"| {key} accuracy | **{acc[key]:.1%}** | ≥ {target:.0%} | {mark(acc[key] >= target)} |" for key, target in TARGETS.items()
@@ -166,7 +186,8 @@ def section(acc: dict, mix: dict, fast: dict, probe: dict, true: dict, seen: dic
     return [
         "## Nano model",
         "",
-        f"The shipped `nano` model (kandinsky_lab/models/nano, model card there), on this machine's CPU. "
+        f"The shipped `nano` model (kandinsky_lab/models/nano, model card there), on this machine's CPU on "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())} (the machines here have differed by up to 3× in speed from day to day). "
         f"{PROMPTS} prompts built from the {len(HELD_OUT)} (shape, color, background) combinations held out of "
         f"training, one picture each, {STEPS['prior_steps']} prior + {STEPS['steps']} decoder steps, judged by "
         "kandinsky_lab/judge.py (pixel statistics, no model). Position counts the center for prompts that name no place.",
@@ -184,13 +205,15 @@ def section(acc: dict, mix: dict, fast: dict, probe: dict, true: dict, seen: dic
         "",
         "Diagnosis, stage by stage: a linear probe's held-out accuracy on the image embeddings of "
         f"{PROBE_PICTURES} rendered pictures (what the prior learns to predict and the UNet is given; chance: "
-        "shape 25 %, position 20 %, size 50 %); the same prompts as above decoded from a rendered "
+        "color and background 12.5 %, shape 25 %, position 20 %, size 50 %); the prior's embeddings for the "
+        "prompts above (same seeds and guidance), read by the same probes; the same prompts decoded from a rendered "
         "picture's embedding instead of the prior's (the UNet and MoVQ alone); and the whole model on "
         f"{PROMPTS} prompts from combinations it was trained on (what it memorised, beside what it generalises).",
         "",
         "| stage | color | background | shape | position | size |",
         "| --- | --- | --- | --- | --- | --- |",
-        f"| image embedding, linear probe | – | – | {probe['shape']:.1%} | {probe['position']:.1%} | {probe['size']:.1%} |",
+        "| image embedding, linear probe | " + " | ".join(f"{probe[key]:.1%}" for key in PROBED) + " |",
+        "| the prior's embedding for the prompts above, read by those probes | " + " | ".join(f"{prior[key]:.1%}" for key in PROBED) + " |",
         "| decoder from true embeddings | " + " | ".join(f"{true[key]:.1%}" for key in TARGETS) + " | – |",
         "| whole model, prompts from trained combinations | " + " | ".join(f"{seen[key]:.1%}" for key in (*TARGETS, "size")) + " |",
         "",
@@ -200,7 +223,9 @@ def section(acc: dict, mix: dict, fast: dict, probe: dict, true: dict, seen: dic
 def main() -> None:
     torch.set_num_threads(2)
     kit = kl.load("nano", device="cpu")
-    diagnosis = probes(kit), decoder_from_true_embeddings(kit), accuracy(kit, combos=TRAINING)
+    found = probes(kit)
+    read = {key: share for key, (_, _, share) in found.items()}
+    diagnosis = read, prior_read(kit, found), decoder_from_true_embeddings(kit), accuracy(kit, combos=TRAINING)
     lines = section(accuracy(kit), mixing(kit), speed(kit), *diagnosis)
     sections.write("nano", lines)
     print("\n".join(lines))
