@@ -172,6 +172,22 @@ def test_training_hints_are_the_ones_the_kit_hands_the_unet(nano):
         assert (hint.float() - kit_hint).abs().max() <= 2  # the same picture, up to rounding to grey levels twice
 
 
+@pytest.mark.slow
+def test_training_conditions_from_the_prior_are_the_kits_prompt_embeddings(nano):
+    """Half the ControlNet's training conditions are the prior's embedding of a caption, one run per described scene,
+    made as `kl` makes a prompt's embedding (same pipeline call, seed, steps and guidance)."""
+    from training.data import Dataset
+
+    scene = scene_picture(4)[0]
+    twin = dataclasses.replace(scene, dx=scene.dx + 1, tint=(0, 0, 0))  # the same words describe another picture
+    found = training_controlnet.prior_embeddings(nano.prior, Dataset([scene, twin], torch.zeros(2, 3, 64, 64, dtype=torch.uint8)), seed=7)
+    assert found.shape == (2, 128) and torch.equal(found[0], found[1])
+    caption = world.caption(scene, random.Random(7))
+    settings = kl.TextToImage(prompt=caption)
+    made = kl.embeddings.prompt_embeddings(nano, caption, "", settings.prior_steps, settings.prior_guidance_scale, [7]).image_embeds[0]
+    assert torch.allclose(found[0], made, atol=1e-5)
+
+
 # --- nano ---------------------------------------------------------------------------------------------
 
 
