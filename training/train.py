@@ -9,7 +9,7 @@ Stages, each on frozen results of the ones before: MoVQ (movq.py) → CLIP tower
 prior (prior.py) → UNet decoder (decoder.py) → MoVQ's decoder alone, longer (movq.py; the encoder,
 and so the UNet's latents, stay fixed) → the inpainting UNet, the decoder's widened to 9 input
 channels (inpaint.py) → a depth estimator, a tiny GLPN (depth.py) → the depth ControlNet UNet, the
-decoder's given a hint (controlnet.py). `--resume FOLDER` continues a run that stopped between
+decoder's given a hint, conditioned on pictures' and the prior's embeddings (controlnet.py). `--resume FOLDER` continues a run that stopped between
 stages. Seeded: the same preset on the same torch version and thread count gives the same weights.
 Writes prior/, decoder/, decoder-inpaint/unet/, controlnet-depth/unet/ and depth/ exactly as
 `save_pretrained` does (safetensors; the task folders hold only their UNet: the Kit shares the
