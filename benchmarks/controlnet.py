@@ -17,6 +17,8 @@ background) combinations held out of training (training/data.py HELD_OUT); promp
                 way: how often even a perfect copy reaches the IoU at 64 × 64 (MoVQ blurs a small star's points);
                 the layout figure again among the cases where that copy reaches it; and by shape for small objects,
                 beside how often the estimated hint's own near part (> 127) reaches the IoU
+    exact       the same prompts and seeds with the hint scene's exact depth (its object mask) as the hint, as if
+                drawn by hand: layout as a perfect depth estimator would leave it to the ControlNet UNet
     perfect     the same hints and seeds with the prompt's scene's own image embedding (its rendered picture's)
                 instead of the prior's: layout and colors as a perfect prior would leave them to the ControlNet UNet
     variations  kl.variations of rendered held-out scenes (no prompt): the source's object and
@@ -90,7 +92,7 @@ def from_true_embedding(kit: kl.Kit, asked: world.Scene, hint: PIL.Image.Image, 
 def measure(kit: kl.Kit) -> dict:
     layout, colors, control, ceiling, small, low_layout, low_colors = [], [], [], [], [], [], []
     shapes, read = [], []  # the hint scene's shape; the hint's own near part against its object
-    perfect_layout, perfect_colors = [], []
+    perfect_layout, perfect_colors, exact_layout = [], [], []
     for seed, (asked, source) in enumerate(cases()):
         prompt = world.canonical(asked)
         hint = kl.depth_map(kit, world.render(source))
@@ -101,6 +103,8 @@ def measure(kit: kl.Kit) -> dict:
         low = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=hint, seed=seed, guidance_scale=LOW_GUIDANCE, **STEPS)).images[0]
         low_layout.append(iou(judge.picture_object(low), target))
         low_colors.append(colors_kept(low, asked))
+        exact = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=world.object_mask(source).convert("RGB"), seed=seed, **STEPS)).images[0]
+        exact_layout.append(iou(judge.picture_object(exact), target))
         perfect = from_true_embedding(kit, asked, hint, seed)
         perfect_layout.append(iou(judge.picture_object(perfect), target))
         perfect_colors.append(colors_kept(perfect, asked))
@@ -135,6 +139,8 @@ def measure(kit: kl.Kit) -> dict:
         "low_layout_large": float((low_layout[~small] >= IOU).mean()),
         "low_layout_small": float((low_layout[small] >= IOU).mean()),
         "low_colors": float(np.mean(low_colors)),
+        "exact_layout": float((np.array(exact_layout) >= IOU).mean()),
+        "exact_layout_small": float((np.array(exact_layout)[small] >= IOU).mean()),
         "perfect_layout": float((np.array(perfect_layout) >= IOU).mean()),
         "perfect_colors": float(np.mean(perfect_colors)),
         "control": float((control >= IOU).mean()),
@@ -166,6 +172,7 @@ def section(found: dict, seconds: float) -> list[str]:
         f"| with the hint: the prompt's object and background colors | **{found['colors']:.1%}** | ≥ 90% | {met('colors')} |",
         f"| at decoder guidance {LOW_GUIDANCE:g} instead of 4: IoU ≥ {IOU} (large / small) | {found['low_layout']:.1%} ({found['low_layout_large']:.0%} / {found['low_layout_small']:.0%}) | – | – |",
         f"| at decoder guidance {LOW_GUIDANCE:g}: the prompt's colors | {found['low_colors']:.1%} | – | – |",
+        f"| a perfect estimator: the hint scene's exact depth (its object mask) as the hint, IoU ≥ {IOU} (small ones) | {found['exact_layout']:.1%} ({found['exact_layout_small']:.0%}) | – | – |",
         f"| a perfect prior: the asked scene's own image embedding instead of the prior's, IoU ≥ {IOU} / colors | {found['perfect_layout']:.1%} / {found['perfect_colors']:.1%} | – | – |",
         f"| control, text→image without the hint: IoU ≥ {IOU} (median IoU {found['control_median']:.2f}) | {found['control']:.1%} | chance | – |",
         f"| variations (no prompt) keep the source's object and background colors | **{found['variations']:.1%}** | ≥ 90% | {met('variations')} |",

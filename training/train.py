@@ -96,6 +96,7 @@ def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -
         control_unet = controlnet.widen(decoder_pipe.unet)
         zero = clip.zero_embedding(prior_pipe.image_encoder)
         estimated = controlnet.estimated_hints(depth.pipeline(out / DEPTH), pictures, latents.shape[-1])
+        prior_pipe.set_progress_bar_config(disable=True)  # four runs of 500 captions: no bars in the training output
         from_prior = controlnet.prior_embeddings(prior_pipe, pictures, seed=seed + 9)
         controlnet.train(control_unet, decoder_pipe.scheduler, pictures, latents, embeddings, zero, *plan["controlnet"], seed=seed + 8, log=log, estimated=estimated, from_prior=from_prior)
     else:
