@@ -95,15 +95,15 @@ def measure(kit: kl.Kit) -> dict:
     perfect_layout, perfect_colors, exact_layout = [], [], []
     for seed, (asked, source) in enumerate(cases()):
         prompt = world.canonical(asked)
-        hint = kl.depth_map(kit, world.render(source))
-        target = np.asarray(world.object_mask(source)) > 127
+        hint, mask = kl.depth_map(kit, world.render(source)), world.object_mask(source)
+        target = np.asarray(mask) > 127
         made = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=hint, seed=seed, **STEPS)).images[0]
         layout.append(iou(judge.picture_object(made), target))
         colors.append(colors_kept(made, asked))
         low = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=hint, seed=seed, guidance_scale=LOW_GUIDANCE, **STEPS)).images[0]
         low_layout.append(iou(judge.picture_object(low), target))
         low_colors.append(colors_kept(low, asked))
-        exact = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=world.object_mask(source).convert("RGB"), seed=seed, **STEPS)).images[0]
+        exact = kl.controlnet(kit, kl.ControlNet(prompt=prompt, hint=mask, seed=seed, **STEPS)).images[0]
         exact_layout.append(iou(judge.picture_object(exact), target))
         perfect = from_true_embedding(kit, asked, hint, seed)
         perfect_layout.append(iou(judge.picture_object(perfect), target))
