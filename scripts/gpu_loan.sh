@@ -6,7 +6,7 @@
 #                                                 # image's torch, run `python -m benchmarks.real_scale --part gpu
 #                                                 # --jobs JOBS ARGS`, copy its figures (gpu.json) and log to $OUT
 #
-# e.g. the notebooks under the T4 cap:  bash scripts/gpu_loan.sh run notebooks --workers 8
+# e.g. the notebooks under the T4 cap:  bash scripts/gpu_loan.sh run notebooks --workers 9
 # The GPU image (/work/.library/device/KINDS.md) has torch, transformers, accelerate, huggingface_hub, numpy,
 # pillow, matplotlib, pytest and tqdm; fetch takes every other package of this checkout's .venv at the version
 # installed there, for CPython 3.12 on x86-64, leaving out what the GPU jobs never start (the browser, JupyterLab's
