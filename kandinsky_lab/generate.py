@@ -67,7 +67,7 @@ class Result:
     """Pictures and everything needed to make them again."""
 
     images: list[PIL.Image.Image]
-    settings: Sampling  # as asked, with height and width filled in
+    settings: Sampling  # as asked, with height and width (and a guidance left to the model) filled in
     prior_seeds: list[int]  # per image
     decoder_seeds: list[int]  # per image
     model: str  # the Kit's source
@@ -180,6 +180,8 @@ def controlnet(
     expect_kit(kit)
     expect_task(settings, ControlNet)
     check_controlnet(settings)
+    if settings.guidance_scale is None:  # the model's own (Kit.guidance_scale): the result and its PNG record the number
+        settings = dataclasses.replace(settings, guidance_scale=kit.guidance_scale("controlnet"))
     if settings.image is not None:
         height, width = planned_size(kit, settings)
         settings = dataclasses.replace(settings, height=height, width=width)

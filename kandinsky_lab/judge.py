@@ -139,3 +139,15 @@ def _overlap(mask: np.ndarray, shape: str, cx: float, cy: float, width: float, h
 def agrees(found: dict, wanted: dict) -> dict[str, bool]:
     """For each attribute the prompt names, whether the picture shows it."""
     return {key: found.get(key) == value for key, value in wanted.items()}
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two masks (0 when both are empty): how well a picture's object
+    (`picture_object`) lands on another's, e.g. a ControlNet hint's."""
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 0.0
+
+
+def shows_colors(picture: Image.Image, scene: world.Scene) -> bool:
+    """Does the picture show the scene's object and background colors?"""
+    return all(agrees(describe(picture), {"color": scene.color, "background": scene.background}).values())

@@ -25,8 +25,9 @@ from pathlib import Path
 import torch
 
 from . import samplers
-from .errors import wrong_type
+from .errors import KitError, wrong_type
 from .quiet import quiet_loading
+from .settings import Sampling
 from .sizes import size_multiple
 
 with quiet_loading():  # the pipelines' first import loads transformers' CLIP processor, which warns about torchvision
@@ -39,6 +40,8 @@ EXAMPLE_PROMPTS = {
     "any": ("a red cat, 4k photo", "a fantasy landscape, cinematic lighting"),  # the model card's
 }
 CACHE_ENTRIES = 512  # prior outputs kept: each is a few KB (one embedding per seed)
+GUIDANCE_SCALE = Sampling.guidance_scale  # the decoder's where the model's folder recommends none: 4, as diffusers and the model card
+GUIDED_TASKS = ("controlnet",)  # tasks whose settings may leave the decoder's guidance to the model (Kit.guidance_scale)
 
 
 @dataclass(eq=False, repr=False)
@@ -52,6 +55,7 @@ class Kit:
     offload: str | None = None
     vocabulary: frozenset[str] | None = None  # the words of the captions it was trained on, if recorded (knowledge.py)
     trained_size: int | None = None  # the side it was trained at, if recorded
+    guidance: dict[str, float] | None = None  # decoder guidance per task, where its folder recommends one (kandinsky_lab.json)
     prior_runs: int = 0  # prior pipeline calls made so far (cached embeddings do not count)
     img2img: KandinskyV22Img2ImgPipeline = field(init=False)
     emb2emb: KandinskyV22PriorEmb2EmbPipeline = field(init=False)
@@ -71,6 +75,13 @@ class Kit:
         self.img2img.set_progress_bar_config(disable=True)
         self.emb2emb = KandinskyV22PriorEmb2EmbPipeline(**self.prior.components)
         self.emb2emb.set_progress_bar_config(disable=True)
+
+    def guidance_scale(self, task: str) -> float:
+        """The decoder guidance a task's settings get when they leave it as None (so far only ControlNet's):
+        the one the model's folder recommends for `task`, else GUIDANCE_SCALE."""
+        if task not in GUIDED_TASKS:
+            raise KitError(f"only {', '.join(GUIDED_TASKS)} leaves its guidance to the model, not {task!r}")
+        return float((self.guidance or {}).get(task, GUIDANCE_SCALE))
 
     @property
     def size_multiple(self) -> int:
@@ -137,6 +148,8 @@ class Kit:
         info = {"default_size": self.default_size, "saved_from": self.source}
         if self.vocabulary is not None:
             info |= {"vocabulary": sorted(self.vocabulary), "trained_size": self.trained_size}
+        if self.guidance:
+            info |= {"guidance_scale": dict(self.guidance)}
         (folder / INFO_FILE).write_text(json.dumps(info))
         return folder
 

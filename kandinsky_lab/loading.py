@@ -33,9 +33,10 @@ from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 from packaging.version import Version
 
 from . import devices, hub
-from .errors import FileFormatError, SourceError, wrong_type
-from .kit import INFO_FILE, Kit
+from .errors import FileFormatError, SourceError, is_real, wrong_type
+from .kit import GUIDED_TASKS, INFO_FILE, Kit
 from .quiet import quiet_loading
+from .settings import NUMBER_RANGES
 from .tiny import build_tiny
 
 HUB_MODEL = "kandinsky-2-2"
@@ -99,6 +100,8 @@ def load(
         size = info.get("default_size", FOLDER_SIZE)
         if "vocabulary" in info:  # what it was trained on, for knowledge.py's notes
             known = dict(vocabulary=frozenset(info["vocabulary"]), trained_size=info.get("trained_size", size))
+        if "guidance_scale" in info:  # chosen for the model (nano's ControlNet: training/guidance.py)
+            known["guidance"] = {task: float(g) for task, g in info["guidance_scale"].items()}
     else:
         raise SourceError(
             f"unknown model source {source!r}: use {HUB_MODEL!r} (the hub), a folder with prior/ and decoder/, "
@@ -138,6 +141,9 @@ def read_info(path: Path) -> dict:
     for name in ("default_size", "trained_size"):
         if name in info and (not isinstance(info[name], int) or isinstance(info[name], bool) or not 1 <= info[name] <= 4096):
             raise FileFormatError(f"{path}: {name} must be a whole number of pixels from 1 to 4096, got {info[name]!r}")
+    guidance, (low, high) = info.get("guidance_scale", {}), NUMBER_RANGES["guidance_scale"]
+    if not isinstance(guidance, dict) or not all(task in GUIDED_TASKS and is_real(g) and low <= g <= high for task, g in guidance.items()):
+        raise FileFormatError(f"{path}: guidance_scale must map tasks ({', '.join(GUIDED_TASKS)}) to numbers from {low:g} to {high:g}, got {str(guidance)[:60]}")
     if "vocabulary" in info and (not isinstance(info["vocabulary"], list) or not all(isinstance(w, str) for w in info["vocabulary"])):
         raise FileFormatError(f"{path}: vocabulary must be a list of words, got {str(info['vocabulary'])[:60]}")
     return info

@@ -108,6 +108,7 @@ class ControlNet(TextToImage):
     the decoder starts from the picture noised to `strength`, as the diffusers guide does."""
 
     hint: PIL.Image.Image | None = None  # a depth picture (kl.depth_map(kit, picture)), drawn or uploaded
+    guidance_scale: float | None = None  # None: the model's own, kit.guidance_scale("controlnet") (4 unless its folder says, as nano's does)
     image: PIL.Image.Image | None = None  # None: text→image with the hint
     strength: float = 0.5  # with image: 0 keeps it, 1 ignores it
     prior_strength: float = 0.85  # with image: how far the prompt moves the picture's embedding
@@ -147,8 +148,11 @@ def check_sampling(s: Sampling) -> None:
             raise SettingsError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
     for name, (low, high) in NUMBER_RANGES.items():
         value = getattr(s, name)
+        left = isinstance(s, ControlNet) and name == "guidance_scale"  # None: the model's own (Kit.guidance_scale)
+        if value is None and left:
+            continue
         if not is_real(value):
-            raise wrong_type(name, f"a number from {low:g} to {high:g}", value)
+            raise wrong_type(name, f"a number from {low:g} to {high:g}" + (" or None" if left else ""), value)
         if not math.isfinite(value) or not low <= value <= high:
             raise SettingsError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
     if not isinstance(s.sampler, str) or s.sampler not in SAMPLERS:

@@ -1,6 +1,7 @@
 """Depth ControlNet, variations and emb2emb: the extra UNet, hints, seeds, metadata, training parity, nano's figures."""
 
 import dataclasses
+import json
 import random
 
 import numpy as np
@@ -11,8 +12,11 @@ import transformers
 
 import kandinsky_lab as kl
 from kandinsky_lab import judge, world
+from kandinsky_lab.loading import NANO_FOLDER
 from training import controlnet as training_controlnet
 from training import depth as training_depth
+from training import guidance as training_guidance
+from training.data import HELD_OUT
 
 FAST = dict(prior_steps=2, steps=3)
 STEPS = dict(prior_steps=25, steps=25)
@@ -105,6 +109,37 @@ def test_the_hint_is_saved_beside_the_picture_and_regenerates_it(kit, tmp_path):
     varied = kl.variations(kit, kl.Variations(image=RED, **FAST), save_to=tmp_path)
     assert varied.paths[0].name.startswith("00002-variation")
     assert np.array_equal(np.asarray(kl.regenerate(kit, varied.paths[0], images=[RED])), np.asarray(varied.images[0]))
+
+
+def test_guidance_left_to_the_model_is_its_own_and_the_picture_records_it(fresh_kit, tmp_path):
+    kit = fresh_kit
+    assert kit.guidance is None and kit.guidance_scale("controlnet") == 4.0  # tiny recommends none: diffusers' default
+    with pytest.raises(kl.KitError, match="only controlnet leaves its guidance to the model, not 'inpaint'"):
+        kit.guidance_scale("inpaint")
+    with pytest.raises(kl.WrongType, match="a number from 0 to 100, got NoneType"):
+        kl.text_to_image(kit, kl.TextToImage(prompt="a", guidance_scale=None, **FAST))  # only ControlNet's may be None
+    settings = kl.ControlNet(prompt="a", hint=HINT, **FAST)
+    assert settings.guidance_scale is None
+    kit.guidance = {"controlnet": 2.0}  # as a model folder's kandinsky_lab.json would say
+    left = kl.controlnet(kit, settings, save_to=tmp_path)
+    assert left.settings.guidance_scale == 2.0
+    assert kl.metadata.read_record(left.paths[0])["settings"]["guidance_scale"] == 2.0
+    same = kl.controlnet(kit, dataclasses.replace(settings, guidance_scale=2.0)).images[0]
+    other = kl.controlnet(kit, dataclasses.replace(settings, guidance_scale=4.0)).images[0]
+    assert np.array_equal(np.asarray(left.images[0]), np.asarray(same)) and not np.array_equal(np.asarray(same), np.asarray(other))
+    kit.save(tmp_path / "saved")
+    assert kl.load(tmp_path / "saved", device="cpu").guidance_scale("controlnet") == 2.0
+    kit.guidance = None  # the picture records the guidance it was made with: it regenerates on any kit
+    assert np.array_equal(np.asarray(kl.regenerate(kit, left.paths[0])), np.asarray(left.images[0]))
+
+
+def test_nanos_controlnet_guidance_is_the_best_scored_on_training_scenes(nano):
+    info = json.loads((NANO_FOLDER / "kandinsky_lab.json").read_text())
+    scores = {float(g): min(v) for g, v in info["guidance_choice"]["controlnet"]["layout_and_colors"].items()}
+    assert set(scores) == set(training_guidance.CANDIDATES) and info["guidance_choice"]["controlnet"]["cases"] >= 100
+    assert nano.guidance_scale("controlnet") == max(scores, key=lambda g: (scores[g], g))
+    assert training_guidance.cases(50)[:3] == training_guidance.cases(3)  # the same scenes on every run
+    assert not {(a.shape, a.color, a.background) for a, _ in training_guidance.cases(330)} & HELD_OUT  # never the benchmark's
 
 
 def test_tiny_has_no_depth_estimator_and_says_to_pass_a_hint(kit):

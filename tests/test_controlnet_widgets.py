@@ -36,6 +36,7 @@ def test_controlnet_panel_says_what_is_missing_then_uses_an_uploaded_hint(kit):
 def test_controlnet_panel_estimates_the_hint_with_nanos_depth_model():
     nano = kl.load("nano")
     panel = ControlNetPanel(nano)
+    assert panel.sampling.guidance.value == nano.guidance_scale("controlnet") != 4.0  # the one chosen for nano's ControlNet
     panel.image_input.set_image(PICTURE, "test")
     assert "estimated from the picture" in panel.hint_note.value
     near = np.asarray(panel.hint) > 127

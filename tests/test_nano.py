@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 import kandinsky_lab as kl
 from kandinsky_lab import judge, world
 from kandinsky_lab.loading import NANO_FOLDER
+from training import guidance as training_guidance
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = dict(prior_steps=25, steps=25)
@@ -161,6 +162,11 @@ def test_training_smoke_mode_runs_end_to_end_and_loads(tmp_path):
     assert kl.inpaint(kit, kl.Inpaint(prompt="a", image=picture, mask=mask, prior_steps=2, steps=2)).images[0].size == (64, 64)
     hint = kl.depth_map(kit, picture)  # the depth stage's folder, through transformers' depth-estimation pipeline
     assert kl.controlnet(kit, kl.ControlNet(prompt="a", hint=hint, prior_steps=2, steps=2)).images[0].size == (64, 64)
+    # training/guidance.py scored every candidate on 2 training scenes and left the best to ControlNet's default
+    info = json.loads((out / "kandinsky_lab.json").read_text())
+    scores = {float(g): min(v) for g, v in info["guidance_choice"]["controlnet"]["layout_and_colors"].items()}
+    assert info["guidance_choice"]["controlnet"]["cases"] == 2 and tuple(scores) == training_guidance.CANDIDATES
+    assert kit.guidance == info["guidance_scale"] and kit.guidance_scale("controlnet") == max(scores, key=lambda g: (scores[g], g))
 
 
 # --- the shipped model ---------------------------------------------------------------------------

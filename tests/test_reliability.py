@@ -162,6 +162,8 @@ MORE_BAD_INPUTS = [
     ("file-model-json-broken", "a model folder whose kandinsky_lab.json is not JSON", lambda k, t: kl.load(model_with_info(k, t, "{oops"), device="cpu"), kl.FileFormatError, "kandinsky_lab.json is not valid JSON"),
     ("file-model-json-list", "a kandinsky_lab.json holding a list", lambda k, t: kl.load(model_with_info(k, t, "[]"), device="cpu"), kl.FileFormatError, "must hold a JSON object, got list"),
     ("file-model-json-size", "a kandinsky_lab.json with a text size", lambda k, t: kl.load(model_with_info(k, t, '{"default_size": "64"}'), device="cpu"), kl.FileFormatError, "default_size must be a whole number of pixels"),
+    ("file-model-json-guidance", "a kandinsky_lab.json with a guidance for a task that has none", lambda k, t: kl.load(model_with_info(k, t, '{"guidance_scale": {"inpaint": 2}}'), device="cpu"), kl.FileFormatError, "guidance_scale must map tasks"),
+    ("file-model-json-guidance-text", "a kandinsky_lab.json with a guidance that is a text", lambda k, t: kl.load(model_with_info(k, t, '{"guidance_scale": {"controlnet": "2"}}'), device="cpu"), kl.FileFormatError, "guidance_scale must map tasks"),
     ("file-model-json-vocab", "a kandinsky_lab.json with a vocabulary that is a number", lambda k, t: kl.load(model_with_info(k, t, '{"vocabulary": 5}'), device="cpu"), kl.FileFormatError, "vocabulary must be a list of words"),
     # loading
     ("load-empty-source", "an empty source text", lambda k, t: kl.load("", device="cpu"), kl.SourceError, "source is empty"),

@@ -14,6 +14,8 @@ stages. Seeded: the same preset on the same torch version and thread count gives
 Writes prior/, decoder/, decoder-inpaint/unet/, controlnet-depth/unet/ and depth/ exactly as
 `save_pretrained` does (safetensors; the task folders hold only their UNet: the Kit shares the
 decoder's MoVQ and scheduler; depth/ loads with transformers' depth-estimation pipeline), kandinsky_lab.json (default size 64 and the training summary) and training_log.jsonl.
+After a new ControlNet stage, guidance.py chooses the decoder guidance it draws best with (~18 min, not in the
+summary's minutes) and adds it to kandinsky_lab.json.
 """
 
 import argparse
@@ -28,13 +30,13 @@ from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline, UNet2DCon
 
 from kandinsky_lab import world
 
-from . import clip, controlnet, data, decoder, depth, inpaint, model, movq, prior
+from . import clip, controlnet, data, decoder, depth, guidance, inpaint, model, movq, prior
 from . import tokenizer as nano_tokenizer
 from .log import Log
 
-PRESETS = {  # steps and batch size per stage; `pictures` rendered once for all stages
-    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16), "inpaint": (3000, 32), "depth": (1200, 32), "controlnet": (8000, 16)},
-    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4), "inpaint": (2, 4), "depth": (2, 4), "controlnet": (2, 4)},
+PRESETS = {  # steps and batch size per stage; `pictures` rendered once for all stages; `guidance`: guidance.py's cases
+    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16), "inpaint": (3000, 32), "depth": (1200, 32), "controlnet": (8000, 16), "guidance": 330},
+    "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4), "inpaint": (2, 4), "depth": (2, 4), "controlnet": (2, 4), "guidance": 2},
 }
 SEED = 0
 INPAINT = "decoder-inpaint"  # as the real model's repository: kandinsky-community/kandinsky-2-2-decoder-inpaint
@@ -126,7 +128,11 @@ def main(out: Path, preset: str, seed: int = SEED, resume: Path | None = None) -
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
+    if "controlnet" in done_before:  # the ControlNet kept, and so the guidance chosen for it, if it was
+        summary |= {k: v for k, v in json.loads((resume / "kandinsky_lab.json").read_text()).items() if k in guidance.WRITES}
     (out / "kandinsky_lab.json").write_text(json.dumps(summary, indent=1) + "\n")
+    if "guidance_scale" not in summary:  # a new ControlNet, or a run stopped before its guidance was chosen
+        summary |= guidance.choose(out, plan["guidance"])  # reads the folder just saved, adds to its kandinsky_lab.json
     print(f"saved to {out} in {summary['minutes']} min", flush=True)
     return summary
 

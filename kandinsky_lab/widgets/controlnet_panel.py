@@ -10,6 +10,7 @@ image→image with the hint (the prompt moves the picture's embedding by `prior 
 Like the other panels it only reads its widgets into a `ControlNet` and hands that to `kl.controlnet`.
 """
 
+import dataclasses
 import html
 
 import ipywidgets as W
@@ -30,6 +31,7 @@ class ControlNetPanel(Panel):
 
     def __init__(self, kit: Kit, on_result=None, output_dir=None):
         super().__init__(kit, on_result, output_dir=output_dir)
+        set_slider(self.sampling.guidance, kit.guidance_scale("controlnet"))  # what ControlNet() leaves to the model
         self.hint = None
         self.image_input = ImageInput("picture whose layout to keep", on_change=self._new_picture)
         self.hint_input = ImageInput("or a depth hint of your own (white = near)", on_change=self._new_hint)
@@ -74,7 +76,7 @@ class ControlNetPanel(Panel):
 
     def set_settings(self, s: ControlNet) -> None:
         self.prompt.value, self.negative_prompt.value = s.prompt, s.negative_prompt
-        self.sampling.set_values(s)
+        self.sampling.set_values(s if s.guidance_scale is not None else dataclasses.replace(s, guidance_scale=self.kit.guidance_scale("controlnet")))
         set_slider(self.strength, s.strength)
         set_slider(self.prior_strength, s.prior_strength)
         if s.image is not None:
