@@ -6,11 +6,11 @@ Classifier-free guidance multiplies what the image embedding adds to the unguide
 noisy steps the two disagree only along the hint's outline, so a high guidance sharpens the outline into a
 dark rim, an unsharp mask, that the judge does not count as object: small objects lose their layout. A low
 guidance keeps the outline but may weaken the prompt's colors (1 is no guidance at all, and half the decoder's
-work). So each candidate is scored on both, on
-`cases` scenes of the *training* combinations of (shape, color, background), never the held-out ones that
-benchmarks/controlnet.py reports, each with a depth hint estimated from another scene of the same shape; the
-candidate with the highest min(layout, colors) is kept (a tie goes to the higher guidance, nearer diffusers'
-default). The Kit then gives it to `ControlNet(guidance_scale=None)`, the default (Kit.guidance_scale).
+work). So each candidate is scored on both, on `cases` scenes of the *training* combinations of (shape, color,
+background), never the held-out ones that benchmarks/controlnet.py reports, each with a depth hint estimated from
+another scene of the same shape; the candidate with the highest min(layout, colors) is kept (a tie goes to the
+higher guidance, nearer diffusers' default). The Kit then gives it to `ControlNet(guidance_scale=None)`, the
+default (Kit.guidance_scale).
 """
 
 import argparse
