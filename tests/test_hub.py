@@ -63,7 +63,8 @@ def nano_pixels():
     box = kl.masks.rectangle((64, 64), (16, 16, 48, 48))
     fill = kl.inpaint(kit, kl.Inpaint(prompt="a green square on a white background", image=t2i.images[0], mask=box, **common))
     hint = kl.depth_map(kit, t2i.images[0])
-    held = kl.controlnet(kit, kl.ControlNet(prompt="a green square on a white background", hint=hint, **common))
+    # the hub path reads no kandinsky_lab.json: its ControlNet runs at diffusers' guidance 4, not nano's own
+    held = kl.controlnet(kit, kl.ControlNet(prompt="a green square on a white background", hint=hint, guidance_scale=4.0, **common))
     return t2i.images[0], fill.images[0], held.images[0]
 
 
