@@ -160,6 +160,13 @@ def inpaint(
     return _run(kit, settings, embed, on_step, stop, batch_size, save_to, init, notes=notes, inpaint_masks=(cells, paste))
 
 
+def with_kit_guidance(kit: Kit, settings: ControlNet) -> ControlNet:
+    """`settings` with a guidance_scale of None (the default) made the model's own: kit.guidance_scale("controlnet")."""
+    if settings.guidance_scale is not None:
+        return settings
+    return dataclasses.replace(settings, guidance_scale=kit.guidance_scale("controlnet"))
+
+
 def controlnet(
     kit: Kit,
     settings: ControlNet,
@@ -180,8 +187,7 @@ def controlnet(
     expect_kit(kit)
     expect_task(settings, ControlNet)
     check_controlnet(settings)
-    if settings.guidance_scale is None:  # the model's own (Kit.guidance_scale): the result and its PNG record the number
-        settings = dataclasses.replace(settings, guidance_scale=kit.guidance_scale("controlnet"))
+    settings = with_kit_guidance(kit, settings)  # the result and its PNG record the number
     if settings.image is not None:
         height, width = planned_size(kit, settings)
         settings = dataclasses.replace(settings, height=height, width=width)

@@ -35,7 +35,7 @@ from . import tokenizer as nano_tokenizer
 from .log import Log
 
 PRESETS = {  # steps and batch size per stage; `pictures` rendered once for all stages; `guidance`: guidance.py's cases
-    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16), "inpaint": (3000, 32), "depth": (1200, 32), "controlnet": (8000, 16), "guidance": 330},
+    "full": {"pictures": 12_000, "movq": (400, 16), "clip": (2400, 96), "prior": (1000, 64), "decoder": (6800, 32), "movq_decoder": (800, 16), "inpaint": (3000, 32), "depth": (1800, 32), "controlnet": (8000, 16), "guidance": 330},
     "smoke": {"pictures": 64, "movq": (2, 4), "clip": (2, 8), "prior": (2, 8), "decoder": (2, 4), "movq_decoder": (2, 4), "inpaint": (2, 4), "depth": (2, 4), "controlnet": (2, 4), "guidance": 2},
 }
 SEED = 0

@@ -10,14 +10,13 @@ image→image with the hint (the prompt moves the picture's embedding by `prior 
 Like the other panels it only reads its widgets into a `ControlNet` and hands that to `kl.controlnet`.
 """
 
-import dataclasses
 import html
 
 import ipywidgets as W
 
 from ..depth import depth_map
 from ..errors import SettingsError
-from ..generate import controlnet
+from ..generate import controlnet, with_kit_guidance
 from ..grids import enlarged
 from ..kit import Kit
 from ..settings import ControlNet
@@ -76,7 +75,7 @@ class ControlNetPanel(Panel):
 
     def set_settings(self, s: ControlNet) -> None:
         self.prompt.value, self.negative_prompt.value = s.prompt, s.negative_prompt
-        self.sampling.set_values(s if s.guidance_scale is not None else dataclasses.replace(s, guidance_scale=self.kit.guidance_scale("controlnet")))
+        self.sampling.set_values(with_kit_guidance(self.kit, s))
         set_slider(self.strength, s.strength)
         set_slider(self.prior_strength, s.prior_strength)
         if s.image is not None:
