@@ -37,7 +37,7 @@ import kandinsky_lab as kl
 from benchmarks import sections
 from benchmarks.inpaint import round_trip
 from kandinsky_lab import embeddings, extras, judge, world
-from kandinsky_lab.generate import hint_tensor
+from kandinsky_lab.tasks.controlnet import hint_tensor
 from training.data import HELD_OUT
 
 PROMPTS = 330  # three times the 100: at 110 one case is 0.9 %, and two other draws of 110 gave layout figures 3 points apart

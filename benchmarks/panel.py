@@ -19,7 +19,7 @@ from diffusers import VQModel
 
 import kandinsky_lab as kl
 from benchmarks import sections
-from kandinsky_lab.generate import Result
+from kandinsky_lab.result import Result
 from kandinsky_lab.metadata import save_image
 from kandinsky_lab.steps import StepEvent
 from kandinsky_lab.widgets import Playground

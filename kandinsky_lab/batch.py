@@ -23,8 +23,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .errors import FileFormatError, SettingsError
-from .generate import text_to_image
-from .kit import Kit
+from .tasks.text_to_image import text_to_image
+from .backend import Backend
 from .metadata import save_image_as, settings_to_dict, slug
 from .settings import TextToImage, check_text
 
@@ -164,7 +164,7 @@ def remove_partials(out: str | os.PathLike) -> int:
     return len(stale)
 
 
-def run(kit: Kit, items: list[Item], out: str | os.PathLike, rank: int = 0, world: int = 1, progress: bool = True) -> int:
+def run(kit: Backend, items: list[Item], out: str | os.PathLike, rank: int = 0, world: int = 1, progress: bool = True) -> int:
     """Generate this process's share of the items (every `world`-th from `rank`); returns how many ran."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)

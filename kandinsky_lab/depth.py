@@ -19,7 +19,6 @@ import PIL.Image
 
 from .errors import SourceError, wrong_type
 from .images import to_rgb
-from .quiet import quiet_loading
 
 REAL_ESTIMATOR = "Intel/dpt-large"
 FOLDER = "depth"
@@ -44,6 +43,8 @@ def estimator(kit):
         if kit.depth_estimator is None:
             from transformers import pipeline
 
+            from .quiet import quiet_loading
+
             source = estimator_source(kit)
             device = kit.execution_device
             with quiet_loading():
@@ -52,12 +53,19 @@ def estimator(kit):
 
 
 def depth_map(kit, picture: PIL.Image.Image) -> PIL.Image.Image:
-    """The picture's depth as an L picture of the same size, bright = near (the estimator's depth, read by `grey`)."""
-    from .kit import expect_kit
+    """The picture's depth as an L picture of the same size, bright = near (the estimator's depth, read by `grey`),
+    made where the kit's model is (this kernel, or the room's server)."""
+    from .backend import expect_backend
 
-    expect_kit(kit)
+    expect_backend(kit)
     if not isinstance(picture, PIL.Image.Image):
         raise wrong_type("picture", "a PIL image", picture)
+    to_rgb(picture, "picture")
+    return kit.depth_map(picture)
+
+
+def estimate(kit, picture: PIL.Image.Image) -> PIL.Image.Image:
+    """depth_map for the model in this kernel (Kit.depth_map)."""
     rgb, _ = to_rgb(picture, "picture")
     seen = rgb
     if kit.trained_size is not None and rgb.size != (kit.trained_size, kit.trained_size):  # nano's estimator saw 64 × 64 only

@@ -6,7 +6,7 @@
     │   ├── SourceError              a model source that cannot be loaded (loading.py)
     │   ├── ImageError               a picture that cannot be used (images.py)
     │   └── FileFormatError          a file the kit wrote, changed or foreign; names the file and field
-    ├── GPUOutOfMemory (RuntimeError) the GPU ran out of memory anyway (generate.py)
+    ├── GPUOutOfMemory (RuntimeError) the GPU ran out of memory anyway (tasks/runner.py)
     ├── SaveError (OSError)          finished pictures could not be saved; `.result` holds them
     └── CallbackError (RuntimeError) an `on_step` callback raised; `.result` holds what was finished
 

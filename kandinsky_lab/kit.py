@@ -25,27 +25,20 @@ from pathlib import Path
 import torch
 
 from . import samplers
+from .backend import EXAMPLE_PROMPTS, GUIDANCE_SCALE, GUIDED_TASKS, Backend  # noqa: F401 (re-exported)
 from .errors import KitError, wrong_type
 from .quiet import quiet_loading
-from .settings import Sampling
 from .sizes import size_multiple
 
 with quiet_loading():  # the pipelines' first import loads transformers' CLIP processor, which warns about torchvision
     from diffusers import KandinskyV22Img2ImgPipeline, KandinskyV22Pipeline, KandinskyV22PriorEmb2EmbPipeline, KandinskyV22PriorPipeline
 
 INFO_FILE = "kandinsky_lab.json"  # written beside prior/ and decoder/ by Kit.save
-# (text→image, image→image) prompts a model draws well, to start the panels with
-EXAMPLE_PROMPTS = {
-    "nano": ("a red circle on a white background", "a large yellow star on a blue background"),
-    "any": ("a red cat, 4k photo", "a fantasy landscape, cinematic lighting"),  # the model card's
-}
 CACHE_ENTRIES = 512  # prior outputs kept: each is a few KB (one embedding per seed)
-GUIDANCE_SCALE = Sampling.guidance_scale  # the decoder's where the model's folder recommends none: 4, as diffusers and the model card
-GUIDED_TASKS = ("controlnet",)  # tasks whose settings may leave the decoder's guidance to the model (Kit.guidance_scale)
 
 
 @dataclass(eq=False, repr=False)
-class Kit:
+class Kit(Backend):
     prior: KandinskyV22PriorPipeline
     decoder: KandinskyV22Pipeline
     source: str  # what was loaded: "nano", "tiny", a hub id, or a folder
@@ -76,12 +69,31 @@ class Kit:
         self.emb2emb = KandinskyV22PriorEmb2EmbPipeline(**self.prior.components)
         self.emb2emb.set_progress_bar_config(disable=True)
 
-    def guidance_scale(self, task: str) -> float:
-        """The decoder guidance a task's settings get when they leave it as None (so far only ControlNet's):
-        the one the model's folder recommends for `task`, else GUIDANCE_SCALE."""
-        if task not in GUIDED_TASKS:
-            raise KitError(f"only {', '.join(GUIDED_TASKS)} leaves its guidance to the model, not {task!r}")
-        return float((self.guidance or {}).get(task, GUIDANCE_SCALE))
+    def generate(self, settings, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
+        """Run the pipelines for `settings` here (tasks/runner.py); the task functions call this."""
+        from .tasks.runner import run_here
+
+        return run_here(self, settings, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
+
+    def expected_seconds(self, settings, height: int, width: int, wait: bool = True) -> float | None:
+        from .timing import expected_seconds
+
+        return expected_seconds(self, settings, height, width, wait)
+
+    def check_fits(self, height: int, width: int, batch: int) -> None:
+        from .memory import check_fits
+
+        check_fits(self, height, width, batch)
+
+    def fitting_batch(self, height: int, width: int, images: int) -> int:
+        from .memory import fitting_batch
+
+        return fitting_batch(self, height, width, images)
+
+    def depth_map(self, picture):
+        from .depth import estimate
+
+        return estimate(self, picture)
 
     @property
     def size_multiple(self) -> int:
@@ -91,11 +103,6 @@ class Kit:
     def latent_cell(self) -> int:
         """Pixels per latent pixel along a side: MoVQ's downscale factor (4 for nano, 8 for the real model)."""
         return 2 ** (len(self.decoder.movq.config.block_out_channels) - 1)
-
-    @property
-    def example_prompts(self) -> tuple[str, str]:
-        """Prompts to start with: shapes for nano (it knows nothing else), the model card's otherwise."""
-        return EXAMPLE_PROMPTS["nano" if self.source == "nano" else "any"]
 
     @property
     def execution_device(self) -> torch.device:
@@ -172,7 +179,10 @@ class Kit:
         return f"Kit(source={self.source!r}, device={self.device}, dtype={str(self.dtype).removeprefix('torch.')}{offload})"
 
 
-def expect_kit(kit) -> None:
-    """Refuse anything but a loaded Kit, naming what was passed (a common slip: the pipeline, or the settings first)."""
+def expect_kit(kit, what: str = "this") -> None:
+    """Refuse anything but a Kit with the model in this kernel, naming what was passed (a common slip: the
+    pipeline, or the settings first); a room server's client is told in one line why it cannot."""
+    if isinstance(kit, Backend) and not isinstance(kit, Kit):
+        raise KitError(f"{what} needs the model in this kernel, and {kit!r} is a client of a room's server: load a model here with kl.load(\"nano\") (or the real model on a GPU)")
     if not isinstance(kit, Kit):
         raise wrong_type("kit", "a Kit from kl.load()", kit)

@@ -29,7 +29,6 @@ from urllib.parse import urlparse
 
 import diffusers
 import torch
-from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 from packaging.version import Version
 
 from . import devices, hub
@@ -38,6 +37,9 @@ from .kit import GUIDED_TASKS, INFO_FILE, Kit
 from .quiet import quiet_loading
 from .settings import NUMBER_RANGES
 from .tiny import build_tiny
+
+with quiet_loading():  # the pipelines' first import loads transformers' CLIP processor, which warns about torchvision
+    from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
 HUB_MODEL = "kandinsky-2-2"
 HUB_PRIOR = "kandinsky-community/kandinsky-2-2-prior"

@@ -27,11 +27,9 @@ from pathlib import Path
 import PIL.Image
 from PIL.PngImagePlugin import PngInfo
 
-from . import samplers
 from .errors import FileFormatError, SettingsError, WrongType, expect_whole
-from .generate import Result, run
-from .kit import Kit
-from .settings import ControlNet, ImageToImage, Inpaint, Interpolation, TextToImage, Variations, check
+from .result import Result
+from .settings import SAMPLER_LABELS, ControlNet, ImageToImage, Inpaint, Interpolation, TextToImage, Variations, check
 
 CHUNK = "kandinsky_lab"
 TASKS = {
@@ -132,7 +130,7 @@ def parameters_text(result: Result, index: int) -> str:
         prompt = s.prompt
     fields = {
         "Steps": s.steps,
-        "Sampler": samplers.LABELS[s.sampler],
+        "Sampler": SAMPLER_LABELS[s.sampler],
         "CFG scale": s.guidance_scale,
         "Seed": result.decoder_seeds[index],
         "Size": f"{s.width}x{s.height}",
@@ -288,9 +286,11 @@ def load_settings(path: str | os.PathLike, images=()):
     return settings, index, batch_size
 
 
-def regenerate(kit: Kit, path: str | os.PathLike, images=()) -> PIL.Image.Image:
+def regenerate(kit, path: str | os.PathLike, images=()) -> PIL.Image.Image:
     """Make the picture in `path` again from its metadata."""
     settings, index, batch_size = load_settings(path, images)
+    from .tasks import run  # the tasks import this module to save
+
     result = run(kit, settings, batch_size=batch_size)
     return result.images[index]
 

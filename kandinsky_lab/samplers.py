@@ -27,7 +27,7 @@ from diffusers import (
 from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteSchedulerOutput
 
 from .errors import SettingsError
-from .settings import SAMPLERS
+from .settings import SAMPLER_LABELS, SAMPLERS
 
 
 class VPEulerScheduler(EulerDiscreteScheduler):
@@ -72,7 +72,7 @@ class UniPCScheduler(UniPCMultistepScheduler):
 
 CLASSES = dict(zip(SAMPLERS, (DDPMScheduler, DDIMScheduler, DPMSolverMultistepScheduler, UniPCScheduler, VPEulerScheduler)))
 # The names other tools (AUTOMATIC1111's "Sampler:" field) give them.
-LABELS = dict(zip(SAMPLERS, ("DDPM", "DDIM", "DPM++ 2M", "UniPC", "Euler")))
+LABELS = SAMPLER_LABELS
 
 
 def build(name: str, loaded):

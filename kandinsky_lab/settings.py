@@ -23,6 +23,7 @@ from .errors import KitError, SettingsError, WrongType, is_real, is_whole, plain
 MAX_SEED = 2**63 - 1
 MODES = ("lerp", "slerp")
 SAMPLERS = ("ddpm", "ddim", "dpm++", "unipc", "euler")  # the decoder's scheduler (samplers.py)
+SAMPLER_LABELS = dict(zip(SAMPLERS, ("DDPM", "DDIM", "DPM++ 2M", "UniPC", "Euler")))  # their names in grids, panels and PNGs
 # Allowed ranges. The prior's UnCLIPScheduler spaces its timesteps by (1000 - 1) / (steps - 1), so it
 # needs 2 steps or more; neither scheduler has more than its 1000 training timesteps to offer.
 WHOLE_RANGES = {"prior_steps": (2, 1000), "steps": (1, 1000), "num_images": (1, 64)}

@@ -9,6 +9,7 @@ listening, and stops a run by raising `Interrupted` from the callback: the 2.2 p
     result = text_to_image(kit, settings, on_step=ProgressBar(), stop=stop)
 """
 
+import dataclasses
 import random
 import threading
 from collections.abc import Callable
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import PIL.Image
-import torch
 from tqdm.auto import tqdm
 
 from .errors import CallbackError, expect_tensor, wrong_type
@@ -24,15 +24,17 @@ from .errors import CallbackError, expect_tensor, wrong_type
 
 @dataclass(frozen=True)
 class StepEvent:
-    """One finished denoising step. `latents` are the stage's current latents, after the step."""
+    """One finished denoising step. `latents` are the stage's current latents, after the step (a torch tensor;
+    None on a room server's client, which gets `previews` instead when it asks for them)."""
 
     stage: str  # "prior" (CLIP image embedding) or "decoder" (image latents)
     step: int  # 1-based, in the current stage
     total: int  # steps the current stage will take
     timestep: int  # the scheduler's timestep, 999 … 0
-    latents: torch.Tensor  # prior: (B, D); decoder: (B, 4, h, w)
+    latents: "torch.Tensor | None"  # noqa: F821  prior: (B, D); decoder: (B, 4, h, w)
     batch: int  # 1-based index of the batch of images being made
     batches: int  # how many batches this call makes
+    previews: tuple[PIL.Image.Image, ...] | None = None  # with a task's previews=…: the batch's pictures so far
 
 
 class Interrupted(Exception):
@@ -109,13 +111,15 @@ class ProgressBar:
         self._bar, self._key = None, None
 
 
-def latents_preview(latents: torch.Tensor, colors: torch.Tensor | None = None) -> list[PIL.Image.Image]:
+def latents_preview(latents, colors=None) -> list[PIL.Image.Image]:
     """A free look at decoder latents (B, C, h, w), one small picture (latent size) each.
 
     With `colors` (from `preview_colors`) each latent pixel goes through the model's own linear map to
     RGB: about the colours of the finished picture. Without, the first three channels are shown as RGB,
     each stretched to 0..255 (false colour: to see the latents themselves).
     """
+    import torch
+
     expect_tensor(latents, "latents", (4,))
     x = latents.detach().float().cpu()
     if colors is not None:
@@ -129,20 +133,22 @@ def latents_preview(latents: torch.Tensor, colors: torch.Tensor | None = None) -
     return [PIL.Image.fromarray(np.ascontiguousarray(im.permute(1, 2, 0).numpy())) for im in x]
 
 
-@torch.no_grad()
-def fit_preview_colors(movq, images: list[PIL.Image.Image]) -> torch.Tensor:
+def fit_preview_colors(movq, images: list[PIL.Image.Image]):
     """A (C + 1, 3) least-squares map from MoVQ latents (C channels and a constant) to RGB in 0..1.
 
     Each picture is encoded with MoVQ; its pixels, averaged over each latent cell, are what the
     latent pixel there should preview as. Every model's latents differ (nano's are not the real
     model's), so the map is fitted to the loaded MoVQ.
     """
+    import torch
+
     factor = 2 ** (len(movq.config.block_out_channels) - 1)
     side = 16 * factor  # 16 × 16 latents each
     pixels = torch.stack([torch.from_numpy(np.array(im.convert("RGB").resize((side, side), PIL.Image.Resampling.BICUBIC))) for im in images])
     pixels = pixels.permute(0, 3, 1, 2).float() / 255  # (N, 3, side, side) in 0..1
     device = next(movq.parameters()).device
-    latents = movq.encode((pixels * 2 - 1).to(device, movq.dtype)).latents.float().cpu()  # (N, C, 16, 16)
+    with torch.no_grad():
+        latents = movq.encode((pixels * 2 - 1).to(device, movq.dtype)).latents.float().cpu()  # (N, C, 16, 16)
     target = torch.nn.functional.avg_pool2d(pixels, factor)  # (N, 3, 16, 16)
     x = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
     x = torch.cat([x, torch.ones(len(x), 1)], dim=1)
@@ -150,7 +156,7 @@ def fit_preview_colors(movq, images: list[PIL.Image.Image]) -> torch.Tensor:
     return torch.linalg.lstsq(x, y).solution  # (C + 1, 3)
 
 
-def preview_colors(kit) -> torch.Tensor:
+def preview_colors(kit):
     """The loaded model's latent → RGB map for previews, fitted on first use and kept on the Kit."""
     with kit.lock:
         if kit.preview_colors is None:
@@ -163,13 +169,15 @@ def preview_colors(kit) -> torch.Tensor:
         return kit.preview_colors
 
 
-@torch.no_grad()
-def decoded_preview(movq, latents: torch.Tensor) -> list[PIL.Image.Image]:
+def decoded_preview(movq, latents) -> list[PIL.Image.Image]:
     """Decoder latents (B, C, h, w) through MoVQ to pixels, as the pipeline does at the end: the real look, one decoder pass."""
     if not callable(getattr(movq, "decode", None)):
         raise wrong_type("movq", "the MoVQ model (kit.decoder.movq)", movq)
+    import torch
+
     expect_tensor(latents, "latents", (4,))
-    pixels = movq.decode(latents.to(movq.dtype), force_not_quantize=True).sample
+    with torch.no_grad():
+        pixels = movq.decode(latents.to(movq.dtype), force_not_quantize=True).sample
     pixels = ((pixels.float() * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).cpu()
     return [PIL.Image.fromarray(np.ascontiguousarray(im.permute(1, 2, 0).numpy())) for im in pixels]
 
@@ -179,14 +187,43 @@ class Previews:
 
     By default it shows `latents_preview` (free) with `colors` (pass `preview_colors(kit)` for the
     model's colours; None gives false colour); with `movq` (the kit's `decoder.movq`) it runs MoVQ on
-    the current latents, which shows the picture as it would be if denoising stopped here.
+    the current latents, which shows the picture as it would be if denoising stopped here. An event that
+    brings its own `previews` (a room server's, or a task run with previews=…) shows those.
     """
 
-    def __init__(self, show: Callable, every: int = 5, movq=None, colors: torch.Tensor | None = None):
+    def __init__(self, show: Callable, every: int = 5, movq=None, colors=None):
         self.show, self.every, self.movq, self.colors = show, every, movq, colors
 
     def __call__(self, event: StepEvent) -> None:
         if event.stage != "decoder" or (event.step % self.every and event.step != event.total):
             return
-        images = latents_preview(event.latents, self.colors) if self.movq is None else decoded_preview(self.movq, event.latents)
+        if event.previews is not None:
+            images = list(event.previews)
+        elif event.latents is None:
+            return
+        else:
+            images = latents_preview(event.latents, self.colors) if self.movq is None else decoded_preview(self.movq, event.latents)
         self.show(images, event)
+
+
+PREVIEW_MODES = ("colors", "decoded")  # a task's previews=…: latents in the model's colours (free), or through MoVQ
+
+
+def with_previews(kit, on_step: OnStep | None, mode: str | None, every: int = 5) -> OnStep | None:
+    """`on_step` given decoder events that carry `previews` (pictures of the batch so far) every `every` steps
+    and at the last one: how a room server shows progress to a client that has no latents to look at."""
+    if on_step is None or mode is None:
+        return on_step
+    if mode not in PREVIEW_MODES:
+        raise wrong_type("previews", f"None or one of {PREVIEW_MODES}", mode)
+
+    def with_pictures(event: StepEvent) -> None:
+        if event.stage == "decoder" and event.latents is not None and (event.step % every == 0 or event.step == event.total):
+            if mode == "decoded":
+                pictures = decoded_preview(kit.decoder.movq, event.latents)
+            else:
+                pictures = latents_preview(event.latents, preview_colors(kit))
+            event = dataclasses.replace(event, previews=tuple(pictures))
+        on_step(event)
+
+    return with_pictures

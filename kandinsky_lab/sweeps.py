@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 import PIL.Image
 
-from . import samplers
 from .errors import SettingsError, expect_list, expect_whole, plain_number, wrong_type
-from .generate import Result, run
+from .result import Result
 from .grids import image_grid
-from .kit import Kit, expect_kit
-from .settings import Interpolation, Sampling, expect_task, task_class
+from .backend import Backend, expect_backend
+from .settings import SAMPLER_LABELS, Interpolation, Sampling, expect_task, task_class
 from .steps import OnStep, StopSignal
 
 
@@ -58,8 +57,8 @@ SHORT_NAMES = {
 
 def label(name: str, value) -> str:
     """`name=value` for a grid label, with short names for long settings and compact numbers."""
-    if name == "sampler" and value in samplers.LABELS:
-        return samplers.LABELS[value]  # "DPM++ 2M": the axis says itself
+    if name == "sampler" and value in SAMPLER_LABELS:
+        return SAMPLER_LABELS[value]  # "DPM++ 2M": the axis says itself
     name = SHORT_NAMES.get(name, name)
     if isinstance(value, float):
         text = f"{value:g}"
@@ -75,7 +74,7 @@ def label(name: str, value) -> str:
 
 
 def sweep(
-    kit: Kit,
+    kit: Backend,
     settings: Sampling,
     x: tuple[str, Sequence],
     y: tuple[str, Sequence] | None = None,
@@ -85,7 +84,7 @@ def sweep(
     stop: StopSignal | None = None,
 ) -> Sweep:
     """Run every (y, x) combination of `settings` with one image per cell; see the module docstring."""
-    expect_kit(kit)
+    expect_backend(kit)
     task_class(settings)
     fields = {f.name for f in dataclasses.fields(settings)}
     axes = []
@@ -112,6 +111,8 @@ def sweep(
     prior_before, calls, interrupted = kit.prior_runs, 0, None
     for group in _seed_batches(plan):
         (r0, c0), first = group[0], plan[group[0][0]][group[0][1]]
+        from .tasks import run
+
         result = run(kit, dataclasses.replace(first, num_images=len(group)), on_step=on_step, stop=stop)
         calls += 1
         for i, (r, c) in enumerate(group[: len(result.images)]):
@@ -168,9 +169,9 @@ def triangle_weights(n: int) -> list[list[tuple[float, float, float]]]:
     return rows
 
 
-def triangle(kit: Kit, settings: Sampling, n: int = 4, *, title: str | None = None, stop: StopSignal | None = None) -> Sweep:
+def triangle(kit: Backend, settings: Sampling, n: int = 4, *, title: str | None = None, stop: StopSignal | None = None) -> Sweep:
     """Mix three items of an Interpolation over a triangle of weights; returns a Sweep with a left-aligned grid."""
-    expect_kit(kit)
+    expect_backend(kit)
     expect_task(settings, Interpolation)
     if len(settings.items) != 3:
         raise SettingsError(f"a mixing triangle needs exactly 3 items, got {len(settings.items)}")
@@ -179,6 +180,8 @@ def triangle(kit: Kit, settings: Sampling, n: int = 4, *, title: str | None = No
     prior_before, calls, interrupted = kit.prior_runs, 0, None
     for r, row in enumerate(weights):
         for c, w in enumerate(row):
+            from .tasks import run
+
             result = run(kit, dataclasses.replace(settings, weights=w, num_images=1), stop=stop)
             calls += 1
             if result.interrupted:

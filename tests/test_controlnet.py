@@ -51,7 +51,7 @@ def test_the_controlnet_unet_loads_on_first_use_and_shares_the_rest(fresh_kit):
 
 
 def test_the_hint_is_read_at_eight_times_the_latents_size(kit):
-    hint = kl.generate.hint_tensor(kit, HINT, 64, 96)
+    hint = kl.tasks.controlnet.hint_tensor(kit, HINT, 64, 96)
     assert hint.shape == (1, 3, 64 // kit.latent_cell * 8, 96 // kit.latent_cell * 8)
     assert 0 <= hint.min() and hint.max() <= 1 and torch.equal(hint[:, 0], hint[:, 2])
 
@@ -206,7 +206,7 @@ def test_training_hints_are_the_ones_the_kit_hands_the_unet(nano):
     found = training_controlnet.estimated_hints(training_depth.pipeline(NANO_FOLDER / "depth"), SimpleNamespace(pixels=pixels), 16)
     assert found.shape == (2, 3, 128, 128) and found.dtype == torch.uint8
     for scene, hint in zip(scenes, found):
-        kit_hint = kl.generate.hint_tensor(nano, kl.depth_map(nano, world.render(scene)), 64, 64)[0] * 255
+        kit_hint = kl.tasks.controlnet.hint_tensor(nano, kl.depth_map(nano, world.render(scene)), 64, 64)[0] * 255
         assert (hint.float() - kit_hint).abs().max() <= 2  # the same picture, up to rounding to grey levels twice
 
 

@@ -578,7 +578,8 @@ def test_simulated_gpu_out_of_memory_is_explained_and_the_next_run_works(fresh_k
 
 
 def test_out_of_memory_advice_names_the_next_preset(fresh_kit):
-    from kandinsky_lab.generate import Result, _out_of_memory_advice
+    from kandinsky_lab.result import Result
+    from kandinsky_lab.tasks.runner import out_of_memory_advice as _out_of_memory_advice
 
     s = T(prompt="a", height=1024, width=768, num_images=2)
     result = Result([], s, [0, 1], [0, 1], "tiny", 2)

@@ -13,7 +13,7 @@ background colors (a random look-alike: any shape, size and place). The embeddin
 colors only, and the layout can only come from the hint — which is what a hint is for.
 
 The hints are the ones the kit will be given: most (ESTIMATED) are nano's depth estimator's output for the
-picture, through transformers' depth-estimation pipeline and resized as `generate.hint_tensor` does —
+picture, through transformers' depth-estimation pipeline and resized as `tasks/controlnet.hint_tensor` does —
 soft-edged — the rest the scene's exact depth (1 on the object, 0 on the
 background), as a hint drawn by hand. Trained on exact hints only (the first version), the UNet followed
 estimated ones less well: IoU ≥ 0.8 with the hint's object in 51 % of the held-out benchmark's cases; on
@@ -91,7 +91,7 @@ def hints(scenes, latent_side: int) -> torch.Tensor:
 
 def estimated_hints(estimator, data, latent_side: int) -> torch.Tensor:
     """(N, 3, side, side) uint8: the depth estimator's picture of each scene (a transformers depth-estimation
-    pipeline), read as `kl.depth_map` reads it and resized to the hint block's side with the bilinear filter `generate.hint_tensor` uses."""
+    pipeline), read as `kl.depth_map` reads it and resized to the hint block's side with the bilinear filter `tasks/controlnet.hint_tensor` uses."""
     side, found = latent_side * HINT_SCALE, []
     pictures = [PIL.Image.fromarray(p) for p in data.pixels.permute(0, 2, 3, 1).numpy()]
     for start in range(0, len(pictures), 256):

@@ -16,9 +16,9 @@ import ipywidgets as W
 
 from ..depth import depth_map
 from ..errors import SettingsError
-from ..generate import controlnet, with_kit_guidance
+from ..tasks.controlnet import controlnet, with_kit_guidance
 from ..grids import enlarged
-from ..kit import Kit
+from ..backend import Backend
 from ..settings import ControlNet
 from .controls import WIDE, ImageInput, png_bytes, set_slider, slider
 from .panels import Panel
@@ -28,7 +28,7 @@ class ControlNetPanel(Panel):
     task = staticmethod(controlnet)
     title = "ControlNet: keep a picture's layout, change the rest"
 
-    def __init__(self, kit: Kit, on_result=None, output_dir=None):
+    def __init__(self, kit: Backend, on_result=None, output_dir=None):
         super().__init__(kit, on_result, output_dir=output_dir)
         set_slider(self.sampling.guidance, kit.guidance_scale("controlnet"))  # what ControlNet() leaves to the model
         self.hint = None

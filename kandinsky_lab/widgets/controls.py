@@ -14,10 +14,9 @@ import PIL.Image
 
 from ..grids import enlarged
 from ..images import fetch_image, open_image
-from ..kit import Kit
-from ..samplers import LABELS
+from ..backend import Backend
 from ..samples import sample, sample_names
-from ..settings import MAX_SEED, SAMPLERS
+from ..settings import MAX_SEED, SAMPLER_LABELS as LABELS, SAMPLERS
 
 ASPECTS = [("1:1", 1, 1), ("4:3", 4, 3), ("3:4", 3, 4), ("3:2", 3, 2), ("2:3", 2, 3), ("16:9", 16, 9), ("9:16", 9, 16)]
 SCALES = (1.0, 2 / 3, 4 / 3)  # of the model's default size: 768, 512, 1024 for Kandinsky 2.2
@@ -88,7 +87,7 @@ class SizePicker:
     choices are strings, not None: a Dropdown shows a None value as nothing selected.
     """
 
-    def __init__(self, kit: Kit, allow_auto: bool = False):
+    def __init__(self, kit: Backend, allow_auto: bool = False):
         options = size_options(kit.default_size, kit.size_multiple)
         if allow_auto:
             options = [("the model's size (see below)", MODEL_SIZE), ("size of the input image", INPUT_SIZE)] + options
@@ -136,7 +135,7 @@ class SeedControl:
 class SamplingControls:
     """Widgets for the fields of `Sampling`: both stages' guidance and steps, size, count, seed."""
 
-    def __init__(self, kit: Kit, allow_auto_size: bool = False):
+    def __init__(self, kit: Backend, allow_auto_size: bool = False):
         self.prior_guidance = slider(W.FloatSlider, "prior guidance", 0.0, 20.0, 0.5, 4.0)
         self.prior_steps = slider(W.IntSlider, "prior steps", 2, 100, 1, 25)
         self.guidance = slider(W.FloatSlider, "decoder guidance", 0.0, 20.0, 0.5, 4.0)

@@ -20,7 +20,7 @@ from pathlib import Path
 import ipywidgets as W
 import PIL.Image
 
-from ..generate import Result
+from ..result import Result
 from ..grids import enlarged, enlargement
 from ..metadata import load_settings, read_record
 from ..samples import samples

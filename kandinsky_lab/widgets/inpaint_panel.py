@@ -14,8 +14,8 @@ import ipywidgets as W
 
 from .. import masks
 from ..errors import SettingsError
-from ..generate import inpaint
-from ..kit import Kit
+from ..tasks.inpaint import inpaint
+from ..backend import Backend
 from ..settings import Inpaint
 from ..sizes import fit_size
 from .controls import INPUT_SIZE, WIDE, ImageInput, set_slider, slider
@@ -27,7 +27,7 @@ class InpaintPanel(Panel):
     task = staticmethod(inpaint)
     title = "Inpainting: repaint the part you paint"
 
-    def __init__(self, kit: Kit, on_result=None, output_dir=None):
+    def __init__(self, kit: Backend, on_result=None, output_dir=None):
         super().__init__(kit, on_result, allow_auto_size=True, output_dir=output_dir)
         self.image_input = ImageInput("picture", on_change=self._new_picture)
         self.editor = MaskEditor(on_change=lambda _: self.update_size_note())

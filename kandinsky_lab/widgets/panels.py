@@ -17,8 +17,11 @@ import PIL.Image
 
 from .. import knowledge
 from ..errors import SettingsError
-from ..generate import image_to_image, interpolate, planned_size, start_image_size, text_to_image
-from ..kit import Kit
+from ..tasks.image_to_image import image_to_image
+from ..tasks.interpolation import interpolate
+from ..tasks.sizing import planned_size, start_image_size
+from ..tasks.text_to_image import text_to_image
+from ..backend import Backend
 from ..settings import ImageToImage, Interpolation, TextToImage, check
 from ..sizes import fit_size
 from .controls import INPUT_SIZE, MODEL_SIZE, WIDE, ImageInput, SamplingControls, png_bytes, set_slider, slider
@@ -31,7 +34,7 @@ class Panel:
     task = None  # the package function that does the work
     title = ""
 
-    def __init__(self, kit: Kit, on_result=None, allow_auto_size: bool = False, output_dir=None):
+    def __init__(self, kit: Backend, on_result=None, allow_auto_size: bool = False, output_dir=None):
         self.kit = kit
         self.sampling = SamplingControls(kit, allow_auto_size=allow_auto_size)
         self.run = RunArea(on_result=on_result, output_dir=output_dir)
@@ -100,7 +103,7 @@ class TextToImagePanel(Panel):
     task = staticmethod(text_to_image)
     title = "Text → image"
 
-    def __init__(self, kit: Kit, on_result=None, output_dir=None):
+    def __init__(self, kit: Backend, on_result=None, output_dir=None):
         super().__init__(kit, on_result, output_dir=output_dir)
         self.prompt = W.Textarea(value=kit.example_prompts[0], description="prompt", layout=WIDE)
         self.negative_prompt = W.Text(value="", description="negative", placeholder="low quality, bad quality", layout=WIDE)
@@ -124,7 +127,7 @@ class ImageToImagePanel(TextToImagePanel):
     task = staticmethod(image_to_image)
     title = "Image → image"
 
-    def __init__(self, kit: Kit, on_result=None, output_dir=None):
+    def __init__(self, kit: Backend, on_result=None, output_dir=None):
         Panel.__init__(self, kit, on_result, allow_auto_size=True, output_dir=output_dir)
         self.prompt = W.Textarea(value=kit.example_prompts[1], description="prompt", layout=WIDE)
         self.negative_prompt = W.Text(value="", description="negative", placeholder="low quality, bad quality", layout=WIDE)
@@ -167,7 +170,7 @@ class InterpolationPanel(Panel):
     task = staticmethod(interpolate)
     title = "Interpolation: mix prompts and images"
 
-    def __init__(self, kit: Kit, on_result=None, output_dir=None):
+    def __init__(self, kit: Backend, on_result=None, output_dir=None):
         super().__init__(kit, on_result, output_dir=output_dir)
         self.items: list[tuple[str | PIL.Image.Image, W.FloatSlider, W.Box]] = []
         self.rows = W.VBox()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import ipywidgets as W
 
-from ..kit import Kit
+from ..backend import Backend
 from ..settings import ControlNet, ImageToImage, Inpaint, Interpolation, Variations
 from .controlnet_panel import ControlNetPanel
 from .gallery import HistoryGallery
@@ -25,7 +25,7 @@ from .variations_panel import VariationsPanel
 
 
 class Playground:
-    def __init__(self, kit: Kit, output_dir: str | os.PathLike | None = None):
+    def __init__(self, kit: Backend, output_dir: str | os.PathLike | None = None):
         self.gallery = HistoryGallery(
             on_restore=self.restore,
             on_send=self.send_to_image_to_image,
@@ -87,7 +87,7 @@ class Playground:
         display(self.widget)
 
 
-def visitor_app(kit: Kit, output_root: str | os.PathLike = "outputs/visitors") -> W.Widget:
+def visitor_app(kit: Backend, output_root: str | os.PathLike = "outputs/visitors") -> W.Widget:
     """The web app's page (app/playground.ipynb, served by `make app`): one line on what the model draws,
     then the playground, saving into a folder of this visitor's own. Voila starts a kernel per page load,
     so each visitor gets a new folder and a gallery that starts empty: nobody sees another's pictures."""

@@ -75,24 +75,28 @@ class RunArea:
         self.generate_button.disabled, self.stop_button.disabled = True, False
         self.status.value = "running…"
         decode = self.decode_previews.value
-        factor = 1 if decode else 2 ** (len(kit.decoder.movq.config.block_out_channels) - 1)  # latent pixel → picture pixels
+        factor = 1 if decode else kit.latent_cell  # latent pixel → picture pixels
         show = lambda images, event: self._show_preview(images, event, factor)
         started = time.perf_counter()
         previews = None
+        # the model in this kernel hands its latents to `on_step`; a room's server sends pictures of them instead
+        asked = {} if kit.has_latents else {"previews": "decoded" if decode else "colors"}
 
         def on_step(event: StepEvent) -> None:
             nonlocal previews
             bar = self.prior_progress if event.stage == "prior" else self.decoder_progress
             bar.max, bar.value = event.total, event.step
             bar.description = event.stage if event.batches == 1 else f"{event.stage} {event.batch}/{event.batches}"
-            if previews is None and event.stage == "decoder":  # on the worker thread: the colour fit runs once per Kit
+            if event.previews is not None:
+                show(list(event.previews), event)
+            elif previews is None and event.stage == "decoder" and event.latents is not None:  # on the worker thread: the colour fit runs once per Kit
                 colors = None if decode else preview_colors(kit)
                 previews = Previews(show, every=PREVIEW_EVERY, movq=kit.decoder.movq if decode else None, colors=colors)
             if previews is not None:
                 previews(event)
 
         def work(stop):
-            return task(kit, settings, on_step=on_step, stop=stop, batch_size=1, save_to=self.output_dir)
+            return task(kit, settings, on_step=on_step, stop=stop, batch_size=1, save_to=self.output_dir, **asked)
 
         def done(result):
             self.last_result = result

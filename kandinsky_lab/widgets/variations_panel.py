@@ -13,8 +13,8 @@ A prompt, if typed, moves the picture's embedding towards it first (the prior's 
 import ipywidgets as W
 
 from ..errors import SettingsError
-from ..generate import variations
-from ..kit import Kit
+from ..tasks.variations import variations
+from ..backend import Backend
 from ..settings import Variations
 from .controls import WIDE, ImageInput, set_slider, slider
 from .panels import Panel
@@ -24,7 +24,7 @@ class VariationsPanel(Panel):
     task = staticmethod(variations)
     title = "Variations: the picture's embedding, decoded again"
 
-    def __init__(self, kit: Kit, on_result=None, output_dir=None):
+    def __init__(self, kit: Backend, on_result=None, output_dir=None):
         super().__init__(kit, on_result, output_dir=output_dir)
         self.image_input = ImageInput("picture", on_change=lambda _: self.update_size_note())
         self.prompt = W.Text(value="", description="towards", placeholder="optional: a prompt to move the picture towards", layout=WIDE)

@@ -1,0 +1,62 @@
+"""Interpolation: prompts and pictures mixed with weights in CLIP image-embedding space (the model card's third snippet)."""
+
+from ..settings import Interpolation, check_interpolation, expect_task
+from .request import request
+
+
+def interpolate(kit, settings: Interpolation, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
+    """Mix prompts and images with weights in CLIP image-embedding space, then decode the mix.
+
+    Each prompt goes through the prior with the image's own prior seed, so changing a weight never
+    changes what a prompt contributes; images go through the CLIP image encoder.
+    """
+    return request(kit, settings, Interpolation, _check, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
+
+
+def _check(settings: Interpolation) -> None:
+    import PIL.Image
+
+    from ..images import to_rgb
+
+    check_interpolation(settings)
+    for i, item in enumerate(settings.items):
+        if isinstance(item, PIL.Image.Image):
+            to_rgb(item, f"items[{i}]")  # refuses an empty picture before any work (image_embedding converts)
+
+
+def plan(kit, settings: Interpolation):
+    from .. import knowledge
+    from ..embeddings import truncation_notes
+    from .runner import Plan, announce, plain_draw
+    from .sizing import with_size
+
+    settings = with_size(kit, settings)
+    notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
+    return Plan(settings, notes, lambda on_step, stop: interpolation_embeddings(kit, settings, on_step, stop), plain_draw)
+
+
+def interpolation_embeddings(kit, settings: Interpolation, on_step=None, stop=None):
+    """The mixed embeddings of `settings.items` (one row per image), and the negative to guide against."""
+    from .. import mixing
+    from ..embeddings import Embeddings, image_embedding, prompt_embeddings, zero_embedding
+    from ..kit import expect_kit
+
+    expect_kit(kit, "interpolation_embeddings")
+    expect_task(settings, Interpolation)
+    check_interpolation(settings)
+    seeds = settings.prior_seeds()
+    parts = []
+    for item in settings.items:
+        if isinstance(item, str):
+            e = prompt_embeddings(kit, item, "", settings.prior_steps, settings.prior_guidance_scale, seeds, on_step, stop)
+            parts.append(e.image_embeds)
+        else:
+            parts.append(image_embedding(kit, item).repeat(len(seeds), 1))
+    mixed = mixing.mix(parts, list(settings.weights), settings.mode, settings.normalize_weights)
+    if settings.negative_prompt:
+        negative = prompt_embeddings(
+            kit, settings.negative_prompt, "", settings.prior_steps, settings.prior_guidance_scale, seeds, on_step, stop
+        ).image_embeds
+    else:
+        negative = zero_embedding(kit, len(seeds))
+    return Embeddings(mixed, negative)

@@ -1,0 +1,36 @@
+"""Text → image: prompt -> prior -> decoder -> pictures (the model card's first snippet)."""
+
+from ..settings import TextToImage, check_text
+from .request import request
+
+
+def text_to_image(kit, settings: TextToImage, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
+    """Prompt -> prior -> decoder -> pictures.
+
+        result = kl.text_to_image(kit, kl.TextToImage(prompt="a red circle", steps=10))
+        result.images[0]
+
+    `on_step` gets a StepEvent after every step, `stop` (a StopSignal) ends the run after the current
+    step keeping finished batches, `batch_size` pictures per decoder call (default: all that fit),
+    `save_to` a folder each picture is saved to as its batch finishes, `previews` ("colors" or "decoded")
+    adds pictures of the batch so far to the decoder's events.
+    """
+    return request(kit, settings, TextToImage, check_text, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
+
+
+def plan(kit, settings: TextToImage):
+    from .. import knowledge
+    from ..embeddings import truncation_notes
+    from .runner import Plan, announce, plain_draw
+    from .sizing import with_size
+
+    settings = with_size(kit, settings)
+    notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
+    return Plan(settings, notes, lambda on_step, stop: prompt_embeds(kit, settings, on_step, stop), plain_draw)
+
+
+def prompt_embeds(kit, s: TextToImage, on_step, stop):
+    """The prior's embeddings for the settings' prompt and negative prompt, one row per picture."""
+    from ..embeddings import prompt_embeddings
+
+    return prompt_embeddings(kit, s.prompt, s.negative_prompt, s.prior_steps, s.prior_guidance_scale, s.prior_seeds(), on_step, stop)
