@@ -1,7 +1,9 @@
 # kandinsky-lab: the commands the README documents.
 #   make lab    - create .venv if missing, open JupyterLab on notebooks/ (offline model on CPU)
 #   make test   - create .venv if missing, run the whole test suite (unit tests + notebooks)
-#   make app    - create .venv if missing, serve the playground as a web app with Voila (app/playground.ipynb)
+#   make app    - create .venv if missing, serve the playground as a web app with Voila (app/playground.ipynb);
+#                 SERVER=http://host:port (and SERVER_TOKEN=…) makes every page a thin client of a room's server
+#   make serve  - create .venv if missing, serve one copy of the model to the room (kandinsky_lab/serve/, Ray Serve)
 #   make bench  - create .venv if missing, write benchmarks/results.md
 #   make test-lowest - the unit tests and a notebook on the lowest versions pyproject.toml declares (.venv-lowest)
 SHELL := /bin/bash
@@ -18,14 +20,23 @@ APP_CULL_S ?= 600
 # how long Voila waits for a cell's late outputs (the panels) while many visitors' kernels load at once;
 # at its default, 4 s, a room opening the app together on a small machine got pages without panels
 APP_IOPUB_S ?= 120
+# make serve: where it listens (0.0.0.0 serves a room), the room code (default: a random one), the model
+SERVE_IP ?= 127.0.0.1
+SERVE_PORT ?= 8000
+SERVE_TOKEN ?=
+SERVE_SOURCE ?=
+SERVE_ARGS ?=
+# make app SERVER=http://host:port: the app's kernels become clients of that room's server
+SERVER ?=
+SERVER_TOKEN ?=
 
-.PHONY: env lab app test test-lowest bench
+.PHONY: env lab app serve test test-lowest bench
 env: $(VENV)/.ready
 
 $(VENV)/.ready: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,serve]"
 	# Colab's ipywidgets 7.7, beside the venv's 8.x: the widget tests run against both.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade --target $(VENV)/ipywidgets7 \
 		"ipywidgets==7.7.5" "ipython_genutils==0.2.0"
@@ -35,10 +46,14 @@ lab: env
 	bash scripts/lab.sh $(PY) $(LAB_PORT)
 
 app: env
-	cd app && JUPYTER_PATH=$(CURDIR)/app ../$(PY) -m voila playground.ipynb --template=kandinsky-lab \
+	cd app && $(if $(SERVER),KANDINSKY_LAB_SOURCE=$(SERVER) KANDINSKY_LAB_TOKEN=$(SERVER_TOKEN)) JUPYTER_PATH=$(CURDIR)/app ../$(PY) -m voila playground.ipynb --template=kandinsky-lab \
 		--MappingKernelManager.cull_idle_timeout=$(APP_CULL_S) --MappingKernelManager.cull_interval=60 \
 		--VoilaExecutor.iopub_timeout=$(APP_IOPUB_S) \
 		--Voila.ip=$(APP_IP) --port=$(APP_PORT) $(if $(LAB_NO_BROWSER),--no-browser)
+
+serve: env
+	$(PY) -m kandinsky_lab.serve --ip $(SERVE_IP) --port $(SERVE_PORT) $(if $(SERVE_TOKEN),--token $(SERVE_TOKEN)) \
+		$(if $(SERVE_SOURCE),--source $(SERVE_SOURCE)) $(SERVE_ARGS)
 
 test: env
 	$(PY) -m pytest --nbval-lax -p no:cacheprovider

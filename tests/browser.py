@@ -118,9 +118,10 @@ def start_lab(tmp: Path, notebooks: list[str]) -> Server:
     return Server(args, tmp, env, port, f"/api/status?token={TOKEN}")
 
 
-def start_voila(tmp: Path, notebook: str = "app/playground.ipynb", cull_s: int = 600) -> Server:
-    """Voila as `make app` runs it (its template, idle kernels culled after `cull_s`), on a copy of `notebook`."""
-    env, port = workspace(tmp, [notebook]), free_port()
+def start_voila(tmp: Path, notebook: str = "app/playground.ipynb", cull_s: int = 600, env: dict | None = None) -> Server:
+    """Voila as `make app` runs it (its template, idle kernels culled after `cull_s`), on a copy of `notebook`;
+    `env` adds to the kernels' environment (e.g. KANDINSKY_LAB_SOURCE: a room server, as `make app SERVER=…`)."""
+    env, port = workspace(tmp, [notebook]) | (env or {}), free_port()
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(ROOT / "app"), env.get("JUPYTER_PATH")]))
     args = [
         sys.executable, "-m", "voila", str(tmp / "nb" / Path(notebook).name), "--no-browser", f"--port={port}",
@@ -129,6 +130,22 @@ def start_voila(tmp: Path, notebook: str = "app/playground.ipynb", cull_s: int =
         "--VoilaExecutor.iopub_timeout=120",
     ]  # fmt: skip
     return Server(args, tmp / "nb", env, port, "/voila/static/voila.js")  # a static file: "/" would start a kernel of its own
+
+
+def kernel_processes(server: Server) -> list[psutil.Process]:
+    """The kernels the server runs now."""
+    try:
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for c in children:
+        try:
+            if "ipykernel_launcher" in " ".join(c.cmdline()):
+                found.append(c)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            pass
+    return found
 
 
 def kernels(server: Server) -> int:

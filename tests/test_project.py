@@ -28,7 +28,7 @@ CONDA_NAMES = {"pytorch": "torch"}  # conda-forge's name → PyPI's
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     """conda-forge packages (under their PyPI names) plus the pip section = pyproject's, with the same floors."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"] + project["optional-dependencies"]["serve"]
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = lines.index("  - pip:")
     conda = []
@@ -40,7 +40,7 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
                 conda.append(CONDA_NAMES.get(name, name) + spec[len(name) :])
     pip_section = [l.strip()[2:] for l in lines[start + 1 :] if l.strip().startswith("- ")]
     assert sorted(conda + pip_section) == sorted(wanted)  # same names *and* same version bounds
-    assert pip_section == ["playwright>=1.40"]  # pip only for what conda-forge lacks
+    assert pip_section == ["playwright>=1.40", "ray[serve]>=2.60"]  # pip only for what conda-forge lacks or lags
 
 
 def test_core_dependencies_are_declared():

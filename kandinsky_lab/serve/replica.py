@@ -1,0 +1,300 @@
+"""One copy of the model behind the room: a Ray Serve deployment that runs the tasks' plans, batching visitors.
+
+Each request is checked by the same checks as a local call, planned as a local call plans it
+(tasks/), and its prior runs on its own (cached as on a local Kit). Its decoder rows then go, a chunk
+at a time, to `draw`, a `@serve.batch` method: chunks of several visitors whose plans have the same
+key (task, size, steps, sampler, guidance, strength) are decoded in one pipeline call, each row with its
+own seed's CPU generator, so a picture is the one a local kit makes for the same seed (up to the
+numerics of the batch size) and its PNG regenerates it anywhere. No call holds more rows than
+memory.py predicts to fit. A stopped or disconnected request's rows are dropped from the outputs and
+its events; a call nobody is waiting for any more stops at its next step.
+
+All model work runs on one thread (the pipelines are not thread-safe); the event loop stays free
+to form the next batch and to stream progress.
+"""
+
+import asyncio
+import dataclasses
+import importlib
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ray import serve
+
+from .. import wire
+from ..errors import KitError, SettingsError
+from ..settings import check
+from ..steps import Interrupted, StepEvent, StopSignal
+
+MAX_BATCH = 8  # rows per decoder call, unless memory.py predicts fewer fit
+WAIT_S = 0.05  # how long the first chunk of a batch waits for others to join it
+
+
+def open_source(source: str):
+    """A Kit for `source`: anything kl.load takes, or "package.module:function" returning a Kit (tests' kits)."""
+    if ":" in source and not os.path.exists(source):
+        module, name = source.split(":", 1)
+        return getattr(importlib.import_module(module), name)()
+    from ..loading import load
+
+    return load(source)
+
+
+@dataclass(eq=False)
+class Chunk:
+    """Rows of one request on their way to the decoder."""
+
+    plan: object  # tasks.runner.Plan
+    rows: object  # embeddings.Embeddings, one row per picture of this chunk
+    seeds: list[int]
+    on_step: object  # the request's step events (with previews if it asked)
+    stop: StopSignal
+    batch: int
+    batches: int
+
+    @property
+    def size(self) -> int:
+        return len(self.seeds)
+
+
+def chunk_rows(chunks: list[Chunk]) -> int:
+    return sum(c.size for c in chunks)
+
+
+class Replica:
+    """The model and its batches. `generate(request)` streams a request's events as plain dicts."""
+
+    def __init__(self, source: str, max_batch: int = MAX_BATCH, wait_s: float = WAIT_S, threads: int | None = None, limits: dict | None = None):
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.kit = open_source(source)
+        self.limits = wire.Limits(**(limits or {}))
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="model")
+        self.max_batch = max_batch
+        self.draw.set_max_batch_size(max_batch)
+        self.draw.set_batch_wait_timeout_s(wait_s)
+        self.batch_sizes: list[int] = []  # rows of each decoder call, for the benchmark
+        self.timing = None
+        if self.kit.vocabulary is not None and self.kit.trained_size is not None:
+            from ..timing import calibrate
+
+            self.timing = calibrate(self.kit)
+
+    def info(self) -> dict:
+        """The model's numbers a client needs to plan sizes, say notes and build its panels."""
+        kit = self.kit
+        return {
+            "source": kit.source,
+            "default_size": kit.default_size,
+            "size_multiple": kit.size_multiple,
+            "latent_cell": kit.latent_cell,
+            "trained_size": kit.trained_size,
+            "vocabulary": None if kit.vocabulary is None else sorted(kit.vocabulary),
+            "guidance": kit.guidance,
+            "offload": kit.offload,
+            "device": f"{kit.device} ({str(kit.dtype).removeprefix('torch.')})",
+            "timing": self.timing,
+            "limits": dataclasses.asdict(self.limits),
+            "max_batch": self.max_batch,
+        }
+
+    def stats(self) -> dict:
+        return {"batch_sizes": list(self.batch_sizes), "prior_runs": self.kit.prior_runs}
+
+    async def depth(self, picture: dict) -> dict:
+        from ..depth import depth_map
+
+        image = wire.picture_from_json(picture, "picture", self.limits)
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self.pool, depth_map, self.kit, image)
+        except KitError as error:
+            return {"type": "error", "error": type(error).__name__, "message": str(error)}
+        return {"type": "depth", "depth": wire.picture_to_json(found)}
+
+    async def generate(self, request: dict):
+        """Stream the events of one request: start, steps, images, done (or error)."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        stop = StopSignal()
+        emit = lambda item: loop.call_soon_threadsafe(events.put_nowait, item)  # noqa: E731  (from the model's thread too)
+        work = asyncio.ensure_future(self._work(request, stop, emit))
+        try:
+            while True:
+                getter = asyncio.ensure_future(events.get())
+                done, _ = await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                await asyncio.sleep(0)  # events the model's thread scheduled just before the end
+                while not events.empty():
+                    yield events.get_nowait()
+                yield work.result()
+                return
+        finally:  # finished, stopped by the room, or the visitor went away: nobody waits for these rows
+            stop.set()
+            if not work.done():
+                work.cancel()
+
+    async def _work(self, request: dict, stop: StopSignal, emit) -> dict:
+        from ..steps import with_previews
+        from ..tasks.request import check_options
+        from ..tasks.runner import plan_for
+
+        loop = asyncio.get_running_loop()
+        in_model = lambda call, *args: loop.run_in_executor(self.pool, call, *args)  # noqa: E731
+        stage, settings = "prior", None
+        try:
+            if not isinstance(request, dict):
+                raise SettingsError("a request must be a JSON object")
+            settings = wire.settings_from_json(request.get("request"), self.limits)
+            check(settings)
+            batch_size = check_options(settings, batch_size=request.get("batch_size"), previews=request.get("previews"))
+            plan = await in_model(plan_for, self.kit, settings)
+            s = plan.settings
+            wire.check_limits(s, self.limits)
+            rows = len(s.decoder_seeds())
+            fitting = await in_model(self.kit.fitting_batch, s.height, s.width, min(rows, self.max_batch))
+            chunk = max(1, min(batch_size or rows, self.max_batch, fitting))
+            await in_model(self.kit.check_fits, s.height, s.width, chunk)
+            filled = {"height": s.height, "width": s.width, "guidance_scale": s.guidance_scale}
+            emit({"type": "start", "settings": filled, "notes": plan.notes, "batch_size": chunk})
+
+            def send(event: StepEvent) -> None:
+                emit(wire.event_to_json(event))
+
+            on_step = with_previews(self.kit, send, request.get("previews"))
+            embeddings, prior_runs = await in_model(self._embed, plan, on_step, stop)
+            stage = "decoder"
+            starts = range(0, rows, chunk)
+            seeds = s.decoder_seeds()
+            for b, start in enumerate(starts):
+                part = Chunk(plan, embeddings.rows(start, start + chunk), seeds[start : start + chunk], on_step, stop, b + 1, len(starts))
+                kind, value = await self.draw(part)
+                if kind == "interrupted":
+                    return {"type": "done", "interrupted": value, "prior_runs": prior_runs}
+                if kind == "error":
+                    raise value
+                emit({"type": "images", "images": [wire.picture_to_json(p) for p in value]})
+            return {"type": "done", "interrupted": None, "prior_runs": prior_runs}
+        except Interrupted as stopped:
+            return {"type": "done", "interrupted": str(stopped), "prior_runs": 0}
+        except (KitError, ValueError, TypeError) as error:
+            return {"type": "error", "error": type(error).__name__, "message": str(error)}
+        except Exception as error:  # the model failed: say so, keep serving
+            if _out_of_memory(error) and settings is not None:
+                return {"type": "error", "error": "GPUOutOfMemory", "message": self._advice(settings, stage)}
+            return {"type": "error", "error": "KitError", "message": f"the server failed during the {stage}: {type(error).__name__}: {error}"}
+
+    def _embed(self, plan, on_step, stop):
+        before = self.kit.prior_runs
+        with self.kit.lock:
+            embeddings = plan.embed(on_step, stop)
+        return embeddings, self.kit.prior_runs - before
+
+    def _advice(self, settings, stage: str) -> str:
+        from ..result import Result
+        from ..tasks.runner import out_of_memory_advice
+
+        return out_of_memory_advice(self.kit, Result([], settings, [], [], self.kit.source, self.max_batch), stage)
+
+    @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=WAIT_S, batch_size_fn=chunk_rows)
+    async def draw(self, chunks: list[Chunk]) -> list[tuple]:
+        """Decode the chunks that came together: one pipeline call per key, ≤ the rows that fit."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._draw_all, chunks)
+
+    def _draw_all(self, chunks: list[Chunk]) -> list[tuple]:
+        outcomes = {}
+        groups: dict[tuple, list[Chunk]] = {}
+        for c in chunks:
+            if c.stop.is_set():
+                outcomes[id(c)] = ("interrupted", "stopped while waiting for the decoder")
+            else:
+                groups.setdefault(c.plan.key(), []).append(c)
+        for members in groups.values():
+            s = members[0].plan.settings
+            most = self.kit.fitting_batch(s.height, s.width, chunk_rows(members))
+            call: list[Chunk] = []
+            for c in members + [None]:
+                if c is None or (call and chunk_rows(call) + c.size > most):
+                    outcomes |= self._draw_together(call)
+                    call = []
+                if c is not None:
+                    call.append(c)
+        return [outcomes[id(c)] for c in chunks]
+
+    def _draw_together(self, members: list[Chunk]) -> dict:
+        """One decoder call for the rows of `members` (the same key); per member, its pictures or what happened."""
+        import torch
+
+        from ..embeddings import Embeddings
+        from ..tasks.runner import decoder_kwargs
+
+        plan, s = members[0].plan, members[0].plan.settings
+        offsets = [sum(m.size for m in members[:i]) for i in range(len(members))]
+
+        def callback(pipe, i, t, tensors):
+            latents = tensors["latents"]
+            alive = [(m, o) for m, o in zip(members, offsets) if not m.stop.is_set()]
+            if not alive:
+                raise Interrupted("decoder", i + 1)
+            for m, o in alive:
+                try:
+                    m.on_step(StepEvent("decoder", i + 1, m.plan.steps, int(t), latents[o : o + m.size], m.batch, m.batches))
+                except Exception:  # a visitor's stream failing must not stop the others' rows
+                    m.stop.set()
+            return {}
+
+        rows = Embeddings(
+            torch.cat([m.rows.image_embeds for m in members]), torch.cat([m.rows.negative_image_embeds for m in members])
+        )
+        seeds = [seed for m in members for seed in m.seeds]
+        kwargs = decoder_kwargs(s, rows, seeds, callback) | plan.options
+        inputs = [m.plan.inputs for m in members for _ in range(m.size)]
+        self.batch_sizes.append(len(seeds))
+        try:
+            with self.kit.lock, self.kit.sampler(s.sampler):
+                images = plan.draw(self.kit, kwargs, inputs)
+        except Interrupted as stopped:
+            return {id(m): ("interrupted", str(stopped)) for m in members}
+        except Exception as error:
+            if _out_of_memory(error):
+                import gc
+
+                gc.collect()
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                error = _oom_error(self._advice(s, "decoder"))
+            return {id(m): ("error", error) for m in members}
+        out = {}
+        for m, o in zip(members, offsets):
+            out[id(m)] = ("interrupted", "stopped during the decoder") if m.stop.is_set() else ("images", images[o : o + m.size])
+        return out
+
+
+def _out_of_memory(error: Exception) -> bool:
+    import torch
+
+    return isinstance(error, torch.cuda.OutOfMemoryError)
+
+
+def _oom_error(message: str):
+    from ..errors import GPUOutOfMemory
+
+    return GPUOutOfMemory(message)
+
+
+def deployment(replicas: int, gpus: float, cpus: float):
+    """The Replica class as a Ray Serve deployment with these resources."""
+    return serve.deployment(
+        Replica,
+        name="Replica",
+        num_replicas=replicas,
+        max_ongoing_requests=256,  # queued requests wait in the batch queue, not in Ray's
+        ray_actor_options={"num_gpus": gpus, "num_cpus": cpus},
+        health_check_period_s=10,
+    )
