@@ -65,6 +65,7 @@ bench: env
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.notebooks --solutions
 	$(PY) -m benchmarks.visitors
+	$(PY) -m benchmarks.room
 	$(PY) -m benchmarks.nano
 	$(PY) -m benchmarks.inpaint
 	$(PY) -m benchmarks.controlnet

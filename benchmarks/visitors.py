@@ -155,8 +155,9 @@ def page_code() -> str:
     return "\n".join(lines[: last.lineno - 1] + ["_app = " + ast.get_source_segment(code, last.value)])
 
 
-def kernel_visit(n: int) -> dict:
-    """N visitors as N kernels running the app page's code, Generate pressed through the widget."""
+def kernel_visit(n: int, also_measure=None) -> dict:
+    """N visitors as N kernels running the app page's code, Generate pressed through the widget.
+    `also_measure()`, if given, adds GiB to the memory at the moment the kernels' is measured (a room's server)."""
     from jupyter_client.manager import start_new_kernel
 
     app_code = page_code()
@@ -182,6 +183,8 @@ def kernel_visit(n: int) -> dict:
                 if round_ == 0:
                     pids = [km.provisioner.process.pid for km in managers]
                     memory = sum(psutil.Process(pid).memory_full_info().pss for pid in pids) / 2**30
+                    if also_measure is not None:
+                        memory += also_measure()
                     gpu_after = gpu_used_gib()
             row = {"n": n, "arrive": arrive, "idle": 0.0, "memory": memory, "seconds": statistics.median(seconds), "slowest": max(seconds), "per_minute": n * ROUNDS * 60 / sum(walls)}
             if gpu_before is not None:

@@ -116,7 +116,7 @@ class RemoteKit(Backend):
     def generate(self, settings, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
         from .tasks.request import save_batch
 
-        body = {"request": wire.settings_to_json(settings), "batch_size": batch_size, "previews": previews}
+        body = {"request": wire.settings_to_json(settings), "batch_size": batch_size, "previews": previews, "events": on_step is not None}
         result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), "", batch_size or 1)
         connection, response = self._open("POST", "/v1/generate", body)
         request_id, asked_stop = None, False

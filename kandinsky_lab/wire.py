@@ -56,7 +56,7 @@ def picture_from_json(value, name: str, limits: Limits | None = None) -> PIL.Ima
         image.load()
     except (OSError, ValueError) as error:
         raise SettingsError(f"{name} is a damaged PNG: {error}") from None
-    return image
+    return image.copy()  # a plain PIL image, as a local kit returns
 
 
 def settings_to_json(settings) -> dict:

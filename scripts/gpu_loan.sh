@@ -7,6 +7,13 @@
 #                                                 # --jobs JOBS ARGS`, copy its figures (gpu.json) and log to $OUT
 #
 # e.g. the notebooks under the T4 cap:  bash scripts/gpu_loan.sh run notebooks --workers 9
+#
+#   bash scripts/gpu_loan.sh room [ARGS...]       # there: the room's server on the real-scale replica (issue #38):
+#                                                 # files the replica, serves it with `python -m kandinsky_lab.serve`
+#                                                 # and runs `python -m benchmarks.room --no-per-kernel --visitors 1 8 32`
+#                                                 # (768², 25 + 50 steps: the app's defaults); figures in $OUT/room.md
+# ray's wheel (about 80 MB) is over one device call's 64 MiB: `fetch` splits it into .whl/ray.part-*, and the
+# first call carries half of them, a second call (same warm machine) the rest; `room` joins them again.
 # The GPU image (/work/.library/device/KINDS.md) has torch, transformers, accelerate, huggingface_hub, numpy,
 # pillow, matplotlib, pytest and tqdm; fetch takes every other package of this checkout's .venv at the version
 # installed there, for CPython 3.12 on x86-64, leaving out what the GPU jobs never start (the browser, JupyterLab's
@@ -27,7 +34,28 @@ fetch)
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 -d .whl -r .whl/wanted.txt
+    for big in .whl/ray-*.whl; do  # over a call's carry limit: in parts of 30 MB, joined by `room`
+        [ -e "$big" ] || continue
+        basename "$big" > .whl/ray.name && split -b 30M "$big" .whl/ray.part- && rm "$big"
+    done
     echo "$(ls .whl/*.whl | wc -l) wheels, $(du -sh .whl | cut -f1) in .whl/ (a device call carries at most 64 MiB)"
+    ;;
+room)
+    shift
+    if [ -e .whl/ray.name ]; then cat .whl/ray.part-* > ".whl/$(cat .whl/ray.name)"; fi
+    if ls .whl/*.whl >/dev/null 2>&1; then  # none on a machine that has the packages (ROOM_EXERCISE on this CPU)
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    fi
+    export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
+    mkdir -p "${OUT:?OUT: where the device run collects what comes back}"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" || true
+    # the replica in the hub layout (as real_scale's jobs file it); ROOM_EXERCISE=1: nano under the official ids, on a CPU
+    python3 -c "import sys; from pathlib import Path; from benchmarks import hub_cache, replica; from kandinsky_lab.loading import NANO_FOLDER
+cache = Path('/tmp/rs/gpu')
+if sys.argv[1] == '1': hub_cache.store_kit_folder(NANO_FOLDER, cache)
+elif not (hub_cache.repo_folder(cache, 'kandinsky-community/kandinsky-2-2-decoder') / 'refs' / 'main').exists(): replica.build_in_cache(cache, device='cuda', extras=False)" "${ROOM_EXERCISE:-0}"
+    HF_HUB_CACHE=/tmp/rs/gpu HF_HUB_OFFLINE=1 python3 -m benchmarks.room --source kandinsky-2-2 --no-per-kernel \
+        --visitors 1 8 32 --dry-run "$@" 2>&1 | tee "$OUT/room.md"
     ;;
 run)
     shift
@@ -41,7 +69,7 @@ run)
     cp /tmp/replica/gpu.json "$OUT/gpu.json"  # this loan's figures merged into earlier loans' (real_scale.merged)
     ;;
 *)
-    sed -n '2,13p' "$0"
+    sed -n '2,19p' "$0"
     exit 2
     ;;
 esac

@@ -21,7 +21,7 @@ import kandinsky_lab as kl
 from tests.room import ROOM_CODE, RoomServer
 from tests.room_kits import OUT_OF_MEMORY_WIDTH
 
-pytestmark = [pytest.mark.xdist_group("room"), pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 QUICK = dict(prior_steps=3, steps=4)
 RED = kl.masks.to_image(np.zeros((64, 64), dtype=bool)).convert("RGB")
@@ -306,6 +306,22 @@ def test_the_playground_on_a_thin_client_imports_no_torch(server):
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("1 True [] "), out.stdout + out.stderr[-2000:]
     assert int(last.rsplit(" ", 1)[1]) < 250  # MiB; a kernel with nano loaded holds about 350
+
+
+def test_a_replica_asking_for_a_gpu_the_machine_lacks_fails_at_once_and_leaves_nothing(tmp_path):
+    from tests.browser import free_port
+    from tests.room import session_processes
+
+    command = [sys.executable, "-m", "kandinsky_lab.serve", "--gpus-per-replica", "1", "--cpus", "1", "--port", str(free_port())]
+    started = time.monotonic()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "need 1 GPUs, and this Ray cluster has 0" in err and "--gpus-per-replica 0" in err, err[-1500:]
+    assert time.monotonic() - started < 60  # it does not wait for a GPU
+    deadline = time.monotonic() + 10
+    while session_processes(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not session_processes(proc.pid)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,19 @@ from .replica import MAX_BATCH, WAIT_S
 from .server import LOOPBACK, Server
 
 
+def network_address() -> str:
+    """This machine's address on its network (what the room's laptops reach): the source address a UDP socket
+    would use, found without sending anything."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kandinsky_lab.serve", description=__doc__)
     parser.add_argument("--source", default=None, help="the model (kl.load's sources); default: the real model on CUDA, nano elsewhere")
@@ -21,8 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpus", type=int, default=None, help="CPUs Ray may use (default: all)")
     parser.add_argument("--max-batch", type=int, default=MAX_BATCH, help="rows per decoder call at most (memory may allow fewer)")
     parser.add_argument("--wait-ms", type=float, default=WAIT_S * 1000, help="how long a batch waits to fill")
+    parser.add_argument("--ray-address", default=None, help="join a running Ray cluster (`ray start --head` printed it; 'auto' on its machines)")
     args = parser.parse_args(argv)
-    server = Server(args.source, args.ip, args.port, args.token, args.replicas, args.gpus_per_replica, args.cpus, args.max_batch, args.wait_ms / 1000)
+    server = Server(
+        args.source, args.ip, args.port, args.token, args.replicas, args.gpus_per_replica, args.cpus, args.max_batch, args.wait_ms / 1000,
+        ray_address=args.ray_address,
+    )
     finished = threading.Event()
     try:
         server.start()
@@ -32,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # after Ray's start, which installs handlers of its own
         signal.signal(sig, lambda *_: finished.set())
     try:
-        room = "" if args.ip in LOOPBACK else " (a room: every request needs the code)"
-        print(f"serving at {server.address} — room code {server.room_code}{room}", flush=True)
-        print(f'    kit = kl.load("{server.address}", token="{server.room_code}")', flush=True)
+        address = server.address if args.ip in LOOPBACK else f"http://{network_address()}:{args.port}"
+        print(f"serving at {server.address} — room code {server.room_code}", flush=True)
+        print(f'    in a notebook: kit = kl.load("{address}", token="{server.room_code}")', flush=True)
+        print(f"    the app:       make app SERVER={address} SERVER_TOKEN={server.room_code}", flush=True)
         finished.wait()
     finally:
         print("stopping: shutting Ray down", flush=True)

@@ -1,8 +1,10 @@
 """One copy of the model behind the room: a Ray Serve deployment that runs the tasks' plans, batching visitors.
 
-Each request is checked by the same checks as a local call, planned as a local call plans it
-(tasks/), and its prior runs on its own (cached as on a local Kit). Its decoder rows then go, a chunk
-at a time, to `draw`, a `@serve.batch` method: chunks of several visitors whose plans have the same
+Each request is checked by the same checks as a local call and planned as a local call plans it
+(tasks/). Its prompts' prior rows (those without a negative prompt) go one by one to `prior`, a
+`@serve.batch` method that runs rows of several visitors with the same prior steps and guidance in one
+prior call, each with its seed's generator, and leaves them in the Kit's cache, where the plan's own
+`embed` finds them. Its decoder rows then go, a chunk at a time, to `draw`, another `@serve.batch` method: chunks of several visitors whose plans have the same
 key (task, size, steps, sampler, guidance, strength) are decoded in one pipeline call, each row with its
 own seed's CPU generator, so a picture is the one a local kit makes for the same seed (up to the
 numerics of the batch size) and its PNG regenerates it anywhere. No call holds more rows than
@@ -10,7 +12,9 @@ memory.py predicts to fit. A stopped or disconnected request's rows are dropped 
 its events; a call nobody is waiting for any more stops at its next step.
 
 All model work runs on one thread (the pipelines are not thread-safe); the event loop stays free
-to form the next batch and to stream progress.
+to form the next batch and to stream progress. A batch that starts forming while the model is busy
+waits until the model is predicted to be free (`wait_for_model`), so it collects everyone who arrives
+meanwhile; on an idle model it waits WAIT_S only, which is what a lone visitor pays.
 """
 
 import asyncio
@@ -18,6 +22,7 @@ import dataclasses
 import importlib
 import os
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -28,8 +33,12 @@ from ..errors import KitError, SettingsError
 from ..settings import check
 from ..steps import Interrupted, StepEvent, StopSignal
 
-MAX_BATCH = 8  # rows per decoder call, unless memory.py predicts fewer fit
-WAIT_S = 0.05  # how long the first chunk of a batch waits for others to join it
+MAX_BATCH = 16  # rows per decoder call, unless memory.py predicts fewer fit; and prior rows per prior call
+WAIT_S = 0.02  # how long the first row of a batch waits for others on an idle model
+LONGEST_WAIT_S = 10.0  # a batch never waits longer than this for the model
+# The model's thread leaves its step events in a list that the event loop reads every GATHER_S: waking the loop
+# at every step (nano makes ~100 a second) made the model's thread wait for the GIL each time (0.3 s a picture)
+GATHER_S = 0.05
 
 
 def open_source(source: str):
@@ -63,21 +72,42 @@ def chunk_rows(chunks: list[Chunk]) -> int:
     return sum(c.size for c in chunks)
 
 
+@dataclass(eq=False)
+class PriorRow:
+    """One prompt and seed of one request on its way to the prior."""
+
+    prompt: str
+    steps: int
+    guidance: float
+    seed: int
+    on_step: object
+    stop: StopSignal
+    batch: int  # which of the request's prior rows (as a local kit numbers them)
+    batches: int
+
+
 class Replica:
     """The model and its batches. `generate(request)` streams a request's events as plain dicts."""
 
     def __init__(self, source: str, max_batch: int = MAX_BATCH, wait_s: float = WAIT_S, threads: int | None = None, limits: dict | None = None):
         import torch
 
-        if threads:
-            torch.set_num_threads(threads)
+        threads = threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
         self.kit = open_source(source)
         self.limits = wire.Limits(**(limits or {}))
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="model")
+        # torch's CPU thread count is per thread under OpenMP, and Ray starts replicas with OMP_NUM_THREADS=1:
+        # without this the model's thread ran on one core (1.5× slower on this 2-core machine)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="model", initializer=torch.set_num_threads, initargs=(threads,))
         self.max_batch = max_batch
-        self.draw.set_max_batch_size(max_batch)
-        self.draw.set_batch_wait_timeout_s(wait_s)
+        self.wait_s = wait_s
+        for queue in (self.draw, self.prior):
+            queue.set_max_batch_size(max_batch)
+            queue.set_batch_wait_timeout_s(wait_s)
         self.batch_sizes: list[int] = []  # rows of each decoder call, for the benchmark
+        self.prior_sizes: list[int] = []  # rows of each prior call
+        self.free_at = 0.0  # when the model is predicted to be free (time.monotonic)
+        self.call_s = {"prior": 0.0, "decoder": 0.0}  # running mean of a call's seconds, per kind
         self.timing = None
         if self.kit.vocabulary is not None and self.kit.trained_size is not None:
             from ..timing import calibrate
@@ -103,7 +133,22 @@ class Replica:
         }
 
     def stats(self) -> dict:
-        return {"batch_sizes": list(self.batch_sizes), "prior_runs": self.kit.prior_runs}
+        return {"batch_sizes": list(self.batch_sizes), "prior_sizes": list(self.prior_sizes), "prior_runs": self.kit.prior_runs, "call_s": dict(self.call_s), "threads": self.pool.submit(_threads).result(), "cpus": len(os.sched_getaffinity(0))}
+
+    def wait_for_model(self, queue) -> None:
+        """Before a row joins `queue`: a batch it starts waits for the busy model (at most LONGEST_WAIT_S)."""
+        queue.set_batch_wait_timeout_s(min(LONGEST_WAIT_S, max(self.wait_s, self.free_at - time.monotonic())))
+
+    def on_model(self, kind: str, call):
+        """Run `call()` on the model's thread's time, keeping the prediction of when the model is free."""
+        started = time.monotonic()
+        self.free_at = started + self.call_s[kind]
+        try:
+            return call()
+        finally:
+            took = time.monotonic() - started
+            self.call_s[kind] = took if not self.call_s[kind] else 0.7 * self.call_s[kind] + 0.3 * took
+            self.free_at = time.monotonic()
 
     async def depth(self, picture: dict) -> dict:
         from ..depth import depth_map
@@ -116,25 +161,19 @@ class Replica:
         return {"type": "depth", "depth": wire.picture_to_json(found)}
 
     async def generate(self, request: dict):
-        """Stream the events of one request: start, steps, images, done (or error)."""
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
+        """Stream the events of one request (start, steps, images, done or error), in lists of those ready together."""
+        events: deque = deque()  # appended by the model's thread without waking the event loop (see GATHER_S)
         stop = StopSignal()
-        emit = lambda item: loop.call_soon_threadsafe(events.put_nowait, item)  # noqa: E731  (from the model's thread too)
-        work = asyncio.ensure_future(self._work(request, stop, emit))
+        work = asyncio.ensure_future(self._work(request, stop, events.append))
         try:
             while True:
-                getter = asyncio.ensure_future(events.get())
-                done, _ = await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    yield getter.result()
-                    continue
-                getter.cancel()
-                await asyncio.sleep(0)  # events the model's thread scheduled just before the end
-                while not events.empty():
-                    yield events.get_nowait()
-                yield work.result()
-                return
+                await asyncio.wait({work}, timeout=GATHER_S)
+                found = [events.popleft() for _ in range(len(events))]
+                if work.done():
+                    yield [*found, *(events.popleft() for _ in range(len(events))), work.result()]
+                    return
+                if found:
+                    yield found
         finally:  # finished, stopped by the room, or the visitor went away: nobody waits for these rows
             stop.set()
             if not work.done():
@@ -167,13 +206,17 @@ class Replica:
             def send(event: StepEvent) -> None:
                 emit(wire.event_to_json(event))
 
-            on_step = with_previews(self.kit, send, request.get("previews"))
-            embeddings, prior_runs = await in_model(self._embed, plan, on_step, stop)
+            wants = request.get("events", True) or request.get("previews") is not None  # a client without on_step: none
+            on_step = with_previews(self.kit, send, request.get("previews")) if wants else None
+            prior_runs = await self._batched_prior(plan, on_step, stop)
+            embeddings, more = await in_model(self._embed, plan, on_step, stop)
+            prior_runs += more
             stage = "decoder"
             starts = range(0, rows, chunk)
             seeds = s.decoder_seeds()
             for b, start in enumerate(starts):
                 part = Chunk(plan, embeddings.rows(start, start + chunk), seeds[start : start + chunk], on_step, stop, b + 1, len(starts))
+                self.wait_for_model(self.draw)
                 kind, value = await self.draw(part)
                 if kind == "interrupted":
                     return {"type": "done", "interrupted": value, "prior_runs": prior_runs}
@@ -190,6 +233,79 @@ class Replica:
                 return {"type": "error", "error": "GPUOutOfMemory", "message": self._advice(settings, stage)}
             return {"type": "error", "error": "KitError", "message": f"the server failed during the {stage}: {type(error).__name__}: {error}"}
 
+    async def _batched_prior(self, plan, on_step, stop) -> int:
+        """The plan's uncached prior rows through the batched `prior`, one at a time (a request's own rows run one
+        by one, as on a local kit: alone, a picture is bit for bit a local kit's); how many were run."""
+        s, ran = plan.settings, 0
+        seeds = s.prior_seeds()
+        for prompt in plan.prior_asks:
+            for k, seed in enumerate(seeds):
+                if self.kit.recall(self._prior_key(prompt, s.prior_steps, s.prior_guidance_scale, seed)) is not None:
+                    continue
+                self.wait_for_model(self.prior)
+                kind, value = await self.prior(PriorRow(prompt, s.prior_steps, s.prior_guidance_scale, seed, on_step, stop, k + 1, len(seeds)))
+                if kind == "interrupted":
+                    raise Interrupted("prior", value)
+                if kind == "error":
+                    raise value
+                ran += 1
+        return ran
+
+    def _prior_key(self, prompt: str, steps: int, guidance: float, seed: int) -> tuple:
+        return ("prior", prompt, "", steps, float(guidance), seed, self.kit.dtype)  # embeddings.prompt_embeddings' key
+
+    @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=WAIT_S)
+    async def prior(self, rows: list[PriorRow]) -> list[tuple]:
+        """Prior rows that came together: one prior call per (steps, guidance)."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.on_model, "prior", lambda: self._prior_all(rows))
+
+    def _prior_all(self, rows: list[PriorRow]) -> list[tuple]:
+        import torch
+
+        outcomes, groups = {}, {}
+        for r in rows:
+            if r.stop.is_set():
+                outcomes[id(r)] = ("interrupted", 0)
+            else:
+                groups.setdefault((r.steps, float(r.guidance)), []).append(r)
+        for (steps, guidance), members in groups.items():
+
+            def callback(pipe, i, t, tensors, members=members):
+                alive = [(j, m) for j, m in enumerate(members) if not m.stop.is_set()]
+                if not alive:
+                    raise Interrupted("prior", i + 1)
+                for j, m in alive:
+                    if m.on_step is None:
+                        continue
+                    try:
+                        m.on_step(StepEvent("prior", i + 1, steps, int(t), tensors["latents"][j : j + 1], m.batch, m.batches))
+                    except Exception:
+                        m.stop.set()
+                return {}
+
+            self.prior_sizes.append(len(members))
+            try:
+                with self.kit.lock:
+                    out = self.kit.prior(
+                        [m.prompt for m in members],
+                        negative_prompt=None,
+                        num_inference_steps=steps,
+                        guidance_scale=guidance,
+                        generator=[torch.Generator("cpu").manual_seed(m.seed) for m in members],
+                        callback_on_step_end=callback,
+                    )
+            except Interrupted as stopped:
+                outcomes |= {id(m): ("interrupted", stopped.step) for m in members}
+                continue
+            except Exception as error:
+                outcomes |= {id(m): ("error", error) for m in members}
+                continue
+            for j, m in enumerate(members):
+                self.kit.prior_runs += 1
+                self.kit.remember(self._prior_key(m.prompt, steps, guidance, m.seed), (out.image_embeds[j : j + 1], out.negative_image_embeds[j : j + 1]))
+                outcomes[id(m)] = ("interrupted", 0) if m.stop.is_set() else ("done", None)
+        return [outcomes[id(r)] for r in rows]
+
     def _embed(self, plan, on_step, stop):
         before = self.kit.prior_runs
         with self.kit.lock:
@@ -205,7 +321,7 @@ class Replica:
     @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=WAIT_S, batch_size_fn=chunk_rows)
     async def draw(self, chunks: list[Chunk]) -> list[tuple]:
         """Decode the chunks that came together: one pipeline call per key, ≤ the rows that fit."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, self._draw_all, chunks)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.on_model, "decoder", lambda: self._draw_all(chunks))
 
     def _draw_all(self, chunks: list[Chunk]) -> list[tuple]:
         outcomes = {}
@@ -243,6 +359,8 @@ class Replica:
             if not alive:
                 raise Interrupted("decoder", i + 1)
             for m, o in alive:
+                if m.on_step is None:
+                    continue
                 try:
                     m.on_step(StepEvent("decoder", i + 1, m.plan.steps, int(t), latents[o : o + m.size], m.batch, m.batches))
                 except Exception:  # a visitor's stream failing must not stop the others' rows
@@ -298,3 +416,9 @@ def deployment(replicas: int, gpus: float, cpus: float):
         ray_actor_options={"num_gpus": gpus, "num_cpus": cpus},
         health_check_period_s=10,
     )
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()

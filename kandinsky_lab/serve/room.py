@@ -68,8 +68,8 @@ class Room:
             return refuse(413, "SettingsError", f"this request has {int(size):,} bytes, over this room's limit of {self.max_bytes:,} bytes")
         try:
             return json.loads(await request.body())
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            return refuse(400, "SettingsError", f"a request must be JSON: {error}")
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+            return refuse(400, "SettingsError", f"a request must be JSON: {str(error)[:200]}")
 
     @app.get("/v1/info")
     async def info(self, request: Request):
@@ -144,7 +144,7 @@ class Room:
                 if not waiting.done():
                     yield line({"type": "waiting"})
             asked = body if isinstance(body, dict) else {}
-            forwarded = {"request": asked.get("request"), "batch_size": asked.get("batch_size"), "previews": asked.get("previews")}
+            forwarded = {key: asked.get(key) for key in ("request", "batch_size", "previews")} | {"events": asked.get("events") is not False}
             events = self.replica.options(stream=True).generate.remote(forwarded)
             following = asyncio.ensure_future(events.__anext__())
             while True:
@@ -159,12 +159,13 @@ class Room:
                     yield line({"type": "waiting"})
                     continue
                 try:
-                    event = following.result()
+                    found = following.result()
                 except StopAsyncIteration:
                     return
-                if event.get("type") == "step":
-                    stage, step = event["stage"], event["step"]
-                yield line(event)
+                for event in found:  # the replica sends the events ready together in one list
+                    if event.get("type") == "step":
+                        stage, step = event["stage"], event["step"]
+                yield b"".join(line(event) for event in found)
                 following = asyncio.ensure_future(events.__anext__())
         finally:  # done, stopped, or the visitor disconnected: nothing left running for them
             if events is not None:

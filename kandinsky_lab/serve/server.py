@@ -28,6 +28,7 @@ class Server:
     limits: dict = field(default_factory=dict)  # wire.Limits fields
     per_visitor: int = 3
     object_store_bytes: int = 100 * 2**20
+    ray_address: str | None = None  # a running Ray cluster ("auto", or host:port of `ray start --head`); None: start one here
 
     def start(self) -> "Server":
         import ray
@@ -37,7 +38,10 @@ class Server:
 
         self.room_code = self.room_code or secrets.token_urlsafe(6)
         cpus = self.cpus or os.cpu_count() or 1
-        if not ray.is_initialized():
+        if not ray.is_initialized() and self.ray_address:  # the cluster's machines bring their own CPUs and GPUs
+            ray.init(address=self.ray_address, log_to_driver=False, configure_logging=False)
+            cpus = int(ray.cluster_resources().get("CPU", cpus))
+        elif not ray.is_initialized():  # a Ray of its own, bounded: this machine's CPUs (or fewer), a small object store
             ray.init(num_cpus=cpus, object_store_memory=self.object_store_bytes, include_dashboard=False, log_to_driver=False, configure_logging=False)
         gpus = self.gpus_per_replica
         if gpus is None:

@@ -32,7 +32,7 @@ def plan(kit, settings: ControlNet):
     from ..sizes import resize_to
     from .runner import Plan, announce
     from .sizing import with_size, with_start_size
-    from .text_to_image import prompt_embeds
+    from .text_to_image import prior_asks, prompt_embeds
     from .variations import moved
 
     settings = with_kit_guidance(kit, settings)  # the result and its PNG record the number
@@ -48,7 +48,7 @@ def plan(kit, settings: ControlNet):
     if init is None:
         extras.pipeline(kit, "controlnet")
         embed = lambda on_step, stop: prompt_embeds(kit, settings, on_step, stop)  # noqa: E731
-        return Plan(settings, notes, embed, draw_from_noise, inputs={"hint": hint})
+        return Plan(settings, notes, embed, draw_from_noise, inputs={"hint": hint}, prior_asks=prior_asks(settings))
     extras.image_to_image_pipeline(kit, "controlnet")
     embed = lambda on_step, stop: moved(kit, settings, settings.prompt, settings.image, settings.prior_strength, settings.negative_prompt)  # noqa: E731
     steps = int(settings.steps * settings.strength)

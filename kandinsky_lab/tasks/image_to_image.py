@@ -19,14 +19,14 @@ def plan(kit, settings: ImageToImage):
     from ..sizes import resize_to
     from .runner import Plan, announce
     from .sizing import with_start_size
-    from .text_to_image import prompt_embeds
+    from .text_to_image import prior_asks, prompt_embeds
 
     rgb, converted = to_rgb(settings.image, "image")  # settings keep the image as given: metadata records that one
     settings = with_start_size(kit, settings)
     init, resized = resize_to(rgb, settings.height, settings.width)
     notes = announce(kit, settings) + [n for n in (converted, resized) if n] + truncation_notes(kit, knowledge.prompt_texts(settings))
     embed = lambda on_step, stop: prompt_embeds(kit, settings, on_step, stop)  # noqa: E731
-    return Plan(settings, notes, embed, draw, inputs={"image": init}, options={"strength": settings.strength}, decoder_steps=int(settings.steps * settings.strength))
+    return Plan(settings, notes, embed, draw, inputs={"image": init}, options={"strength": settings.strength}, decoder_steps=int(settings.steps * settings.strength), prior_asks=prior_asks(settings))
 
 
 def draw(kit, kwargs: dict, rows: list[dict]) -> list:

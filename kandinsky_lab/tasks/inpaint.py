@@ -26,7 +26,7 @@ def plan(kit, settings: Inpaint):
     from ..sizes import resize_to
     from .runner import Plan, announce
     from .sizing import with_start_size
-    from .text_to_image import prompt_embeds
+    from .text_to_image import prior_asks, prompt_embeds
 
     rgb, converted = to_rgb(settings.image, "image")
     settings = with_start_size(kit, settings)
@@ -40,7 +40,7 @@ def plan(kit, settings: Inpaint):
     notes = announce(kit, settings) + [n for n in (converted, resized) if n] + truncation_notes(kit, knowledge.prompt_texts(settings))
     extras.pipeline(kit, "inpaint")  # load the inpainting UNet now, so the memory check counts it
     embed = lambda on_step, stop: prompt_embeds(kit, settings, on_step, stop)  # noqa: E731
-    return Plan(settings, notes, embed, draw, inputs={"image": init, "mask_image": cells, "paste": paste})
+    return Plan(settings, notes, embed, draw, inputs={"image": init, "mask_image": cells, "paste": paste}, prior_asks=prior_asks(settings))
 
 
 def draw(kit, kwargs: dict, rows: list[dict]) -> list:

@@ -32,7 +32,8 @@ def plan(kit, settings: Interpolation):
 
     settings = with_size(kit, settings)
     notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
-    return Plan(settings, notes, lambda on_step, stop: interpolation_embeddings(kit, settings, on_step, stop), plain_draw)
+    embed = lambda on_step, stop: interpolation_embeddings(kit, settings, on_step, stop)  # noqa: E731
+    return Plan(settings, notes, embed, plain_draw, prior_asks=tuple(i for i in (*settings.items, settings.negative_prompt) if isinstance(i, str) and i))
 
 
 def interpolation_embeddings(kit, settings: Interpolation, on_step=None, stop=None):

@@ -43,6 +43,8 @@ class Plan:
     inputs: dict = field(default_factory=dict)  # this request's per-row inputs (a start picture, a mask, a hint)
     options: dict = field(default_factory=dict)  # pipeline arguments its rows share (e.g. strength)
     decoder_steps: int | None = None  # steps the decoder runs (for progress); None: settings.steps
+    prior_asks: tuple[str, ...] = ()  # prompts `embed` runs through the prior with no negative prompt (one row per
+    # prior seed, cached on the Kit): a server may run them batched with other visitors' before calling `embed`
 
     @property
     def steps(self) -> int:

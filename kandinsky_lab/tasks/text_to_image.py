@@ -26,7 +26,14 @@ def plan(kit, settings: TextToImage):
 
     settings = with_size(kit, settings)
     notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
-    return Plan(settings, notes, lambda on_step, stop: prompt_embeds(kit, settings, on_step, stop), plain_draw)
+    embed = lambda on_step, stop: prompt_embeds(kit, settings, on_step, stop)  # noqa: E731
+    return Plan(settings, notes, embed, plain_draw, prior_asks=prior_asks(settings))
+
+
+def prior_asks(s) -> tuple[str, ...]:
+    """The prompt, for a server to batch through the prior (only without a negative prompt, which diffusers'
+    prior runs in the same call with the same generator: no batch would reproduce it)."""
+    return () if s.negative_prompt else (s.prompt,)
 
 
 def prompt_embeds(kit, s: TextToImage, on_step, stop):
