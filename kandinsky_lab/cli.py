@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import batch, evaluate
 from .errors import FileFormatError, KitError, SettingsError
-from .loading import load
+from .backend import is_remote, load
 
 SETTING_FLAGS = {  # flag → TextToImage field, for defaults every row can override
     "negative_prompt": str,
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", type=Path, required=True, help="output folder: images/, manifest.jsonl")
     run.add_argument("--images-per-prompt", type=int, default=1)
     run.add_argument("--seed", type=int, default=0, help="base seed; each picture's seed is derived from (seed, row, index)")
-    run.add_argument("--source", default=None, help="model source (default: kl.default_source())")
+    run.add_argument("--source", default=None, help="model source, or a room server's http://host:port (its code in $KANDINSKY_LAB_TOKEN); default: kl.default_source()")
     run.add_argument("--no-progress", action="store_true")
     for name, kind in SETTING_FLAGS.items():
         run.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
@@ -97,7 +97,8 @@ def _batch(args) -> int:
     if state.is_main_process:
         batch.remove_partials(args.out)  # left by a killed run; no process is writing yet
     state.wait_for_everyone()
-    kit = load(args.source, device=state.device)
+    # a room server's address: every process sends its items there (the server places the model)
+    kit = load(args.source) if is_remote(args.source) else load(args.source, device=state.device)
     made = batch.run(kit, items, args.out, state.process_index, state.num_processes, progress=not args.no_progress)
     state.wait_for_everyone()
     if state.is_main_process:

@@ -90,6 +90,20 @@ def test_a_picture_made_in_the_room_regenerates_on_a_local_kit(server, remote, n
     assert np.array_equal(pixels(kl.regenerate(nano, result.paths[0])), pixels(result.images[0]))
 
 
+def test_the_batch_command_runs_through_the_room(server, nano, tmp_path):
+    import os
+
+    (tmp_path / "prompts.txt").write_text("a red circle on a white background\na blue square on a black background\n")
+    env = {**os.environ, "KANDINSKY_LAB_TOKEN": ROOM_CODE}
+    command = [sys.executable, "-m", "kandinsky_lab", "batch", str(tmp_path / "prompts.txt"), "--out", str(tmp_path / "out"),
+               "--source", server.address, "--steps", "4", "--prior-steps", "3", "--no-progress"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pictures = sorted((tmp_path / "out" / "images").glob("*.png"))
+    assert len(pictures) == 2
+    assert np.array_equal(pixels(kl.regenerate(nano, pictures[0])), pixels(PIL.Image.open(pictures[0])))  # made in the room, remade here
+
+
 def test_visitors_asking_alike_are_decoded_in_one_call_with_their_own_seeds(server, nano):
     """Eight visitors at once, the same decoder settings, different seeds: fewer decoder calls than visitors,
     and each picture the one a local kit makes for its seed, within the numerics of the batch size."""
