@@ -16,7 +16,9 @@ seconds per picture, and the decoder calls' batch sizes. The model is nano on a 
 
 import argparse
 import os
+import signal
 import statistics
+import sys
 import time
 from collections import Counter
 
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--no-per-kernel", action="store_true", help="only the room (a GPU: 32 model copies do not fit)")
     parser.add_argument("--dry-run", action="store_true", help="print the section instead of writing results.md")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout's SIGTERM still stops the server (finally below)
     os.environ["KANDINSKY_LAB_SOURCE"] = args.source
     started, rows = time.monotonic(), []
     if not args.no_per_kernel:
