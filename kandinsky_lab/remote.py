@@ -23,7 +23,7 @@ from . import errors, wire
 from .backend import Backend
 from .errors import KitError, SourceError
 from .result import Result
-from .steps import StepEvent
+from .steps import StepEvent, callback_failed
 
 TIMEOUT_S = 30  # seconds without a line from the server (it sends one at least every 0.5 s)
 MODEL_PARTS = (
@@ -162,11 +162,8 @@ class RemoteKit(Backend):
 def _call(on_step, event: StepEvent, result: Result) -> None:
     try:
         on_step(event)
-    except Exception as error:  # the user's code: stop the run cleanly (the server cancels on disconnect)
-        failed = errors.CallbackError(
-            f"on_step raised {type(error).__name__}: {error} (at {event.stage} step {event.step}); the run stopped "
-            "and the finished picture(s) are in this error's .result"
-        )
+    except Exception as error:  # the user's code: stop the run cleanly (closing the stream cancels it on the server)
+        failed = callback_failed(error, event.stage, event.step)
         failed.result = result
         raise failed from error
 

@@ -77,15 +77,20 @@ def pipeline_callback(stage: str, total: int, batch: int, batches: int, on_step:
             except Interrupted:
                 raise
             except Exception as error:  # the user's code: stop the run cleanly, keep its traceback as the cause
-                raise CallbackError(
-                    f"on_step raised {type(error).__name__}: {error} (at {stage} step {i + 1}); the run stopped "
-                    "and the finished picture(s) are in this error's .result"
-                ) from error
+                raise callback_failed(error, stage, i + 1) from error
         if stop is not None and stop.is_set():
             raise Interrupted(stage, i + 1)
         return {}
 
     return callback
+
+
+def callback_failed(error: Exception, stage: str, step: int) -> CallbackError:
+    """The error a run raises when its `on_step` raised `error` (the caller sets `.result` to what was finished)."""
+    return CallbackError(
+        f"on_step raised {type(error).__name__}: {error} (at {stage} step {step}); the run stopped "
+        "and the finished picture(s) are in this error's .result"
+    )
 
 
 class ProgressBar:

@@ -30,7 +30,6 @@ from ray import serve
 
 from .. import wire
 from ..errors import KitError, SettingsError
-from ..settings import check
 from ..steps import Interrupted, StepEvent, StopSignal
 
 MAX_BATCH = 16  # rows per decoder call, unless memory.py predicts fewer fit; and prior rows per prior call
@@ -67,6 +66,10 @@ class Chunk:
     def size(self) -> int:
         return len(self.seeds)
 
+    @property
+    def total(self) -> int:
+        return self.plan.steps
+
 
 def chunk_rows(chunks: list[Chunk]) -> int:
     return sum(c.size for c in chunks)
@@ -84,6 +87,32 @@ class PriorRow:
     stop: StopSignal
     batch: int  # which of the request's prior rows (as a local kit numbers them)
     batches: int
+    size = 1
+
+    @property
+    def total(self) -> int:
+        return self.steps
+
+
+def fan_out(stage: str, members: list) -> object:
+    """The `callback_on_step_end` of one pipeline call that `members` (Chunks or PriorRows) share: each gets the
+    step events of its own rows; a member whose stream fails is stopped; the call stops when nobody is left."""
+    offsets = [sum(m.size for m in members[:i]) for i in range(len(members))]
+
+    def callback(pipe, i, t, tensors):
+        alive = [(m, o) for m, o in zip(members, offsets) if not m.stop.is_set()]
+        if not alive:
+            raise Interrupted(stage, i + 1)
+        for m, o in alive:
+            if m.on_step is None:
+                continue
+            try:
+                m.on_step(StepEvent(stage, i + 1, m.total, int(t), tensors["latents"][o : o + m.size], m.batch, m.batches))
+            except Exception:  # a visitor's stream failing must not stop the others' rows
+                m.stop.set()
+        return {}
+
+    return callback
 
 
 class Replica:
@@ -181,6 +210,7 @@ class Replica:
 
     async def _work(self, request: dict, stop: StopSignal, emit) -> dict:
         from ..steps import with_previews
+        from ..tasks import check
         from ..tasks.request import check_options
         from ..tasks.runner import plan_for
 
@@ -191,7 +221,7 @@ class Replica:
             if not isinstance(request, dict):
                 raise SettingsError("a request must be a JSON object")
             settings = wire.settings_from_json(request.get("request"), self.limits)
-            check(settings)
+            check(settings)  # the task function's own checks
             batch_size = check_options(settings, batch_size=request.get("batch_size"), previews=request.get("previews"))
             plan = await in_model(plan_for, self.kit, settings)
             s = plan.settings
@@ -270,19 +300,6 @@ class Replica:
                 groups.setdefault((r.steps, float(r.guidance)), []).append(r)
         for (steps, guidance), members in groups.items():
 
-            def callback(pipe, i, t, tensors, members=members):
-                alive = [(j, m) for j, m in enumerate(members) if not m.stop.is_set()]
-                if not alive:
-                    raise Interrupted("prior", i + 1)
-                for j, m in alive:
-                    if m.on_step is None:
-                        continue
-                    try:
-                        m.on_step(StepEvent("prior", i + 1, steps, int(t), tensors["latents"][j : j + 1], m.batch, m.batches))
-                    except Exception:
-                        m.stop.set()
-                return {}
-
             self.prior_sizes.append(len(members))
             try:
                 with self.kit.lock:
@@ -292,7 +309,7 @@ class Replica:
                         num_inference_steps=steps,
                         guidance_scale=guidance,
                         generator=[torch.Generator("cpu").manual_seed(m.seed) for m in members],
-                        callback_on_step_end=callback,
+                        callback_on_step_end=fan_out("prior", members),
                     )
             except Interrupted as stopped:
                 outcomes |= {id(m): ("interrupted", stopped.step) for m in members}
@@ -353,25 +370,11 @@ class Replica:
         plan, s = members[0].plan, members[0].plan.settings
         offsets = [sum(m.size for m in members[:i]) for i in range(len(members))]
 
-        def callback(pipe, i, t, tensors):
-            latents = tensors["latents"]
-            alive = [(m, o) for m, o in zip(members, offsets) if not m.stop.is_set()]
-            if not alive:
-                raise Interrupted("decoder", i + 1)
-            for m, o in alive:
-                if m.on_step is None:
-                    continue
-                try:
-                    m.on_step(StepEvent("decoder", i + 1, m.plan.steps, int(t), latents[o : o + m.size], m.batch, m.batches))
-                except Exception:  # a visitor's stream failing must not stop the others' rows
-                    m.stop.set()
-            return {}
-
         rows = Embeddings(
             torch.cat([m.rows.image_embeds for m in members]), torch.cat([m.rows.negative_image_embeds for m in members])
         )
         seeds = [seed for m in members for seed in m.seeds]
-        kwargs = decoder_kwargs(s, rows, seeds, callback) | plan.options
+        kwargs = decoder_kwargs(s, rows, seeds, fan_out("decoder", members)) | plan.options
         inputs = [m.plan.inputs for m in members for _ in range(m.size)]
         self.batch_sizes.append(len(seeds))
         try:

@@ -60,7 +60,13 @@ class Room:
             return refuse(401, "SourceError", f"this room {what}: pass token=… to kl.load (the code `make serve` printed)")
         return None
 
-    async def _body(self, request: Request):
+    async def _admit(self, request: Request, read: bool = True):
+        """The request's JSON body (None when `read` is False), or the refusal to send instead: the room code is
+        checked first, then the body's length, before a byte of it is read."""
+        if (refused := self._refused(request)) is not None:
+            return refused
+        if not read:
+            return None
         size = request.headers.get("content-length")
         if size is None or not size.isdigit():
             return refuse(411, "SettingsError", "a request must say its length (Content-Length)")
@@ -73,22 +79,19 @@ class Room:
 
     @app.get("/v1/info")
     async def info(self, request: Request):
-        if (refused := self._refused(request)) is not None:
+        if isinstance(refused := await self._admit(request, read=False), JSONResponse):
             return refused
         return await self.replica.info.remote()
 
     @app.get("/v1/stats")
     async def stats(self, request: Request):
-        if (refused := self._refused(request)) is not None:
+        if isinstance(refused := await self._admit(request, read=False), JSONResponse):
             return refused
         return await self.replica.stats.remote()
 
     @app.post("/v1/depth")
     async def depth(self, request: Request):
-        if (refused := self._refused(request)) is not None:
-            return refused
-        body = await self._body(request)
-        if isinstance(body, JSONResponse):
+        if isinstance(body := await self._admit(request), JSONResponse):
             return body
         if not isinstance(body, dict) or "picture" not in body:
             return refuse(400, "SettingsError", "a depth request must be {'picture': {'png': base64}}")
@@ -99,10 +102,7 @@ class Room:
 
     @app.post("/v1/stop")
     async def stop(self, request: Request):
-        if (refused := self._refused(request)) is not None:
-            return refused
-        body = await self._body(request)
-        if isinstance(body, JSONResponse):
+        if isinstance(body := await self._admit(request), JSONResponse):
             return body
         found = self.stops.get(body.get("request")) if isinstance(body, dict) and isinstance(body.get("request"), str) else None
         if found is None or found[0] != request.headers.get("x-visitor", ""):
@@ -112,10 +112,7 @@ class Room:
 
     @app.post("/v1/generate")
     async def generate(self, request: Request):
-        if (refused := self._refused(request)) is not None:
-            return refused
-        body = await self._body(request)
-        if isinstance(body, JSONResponse):
+        if isinstance(body := await self._admit(request), JSONResponse):
             return body
         visitor = request.headers.get("x-visitor", "")[:64] or "anonymous"
         if self.held[visitor] >= self.per_visitor:

@@ -23,6 +23,11 @@ MODULES = {
 }
 
 
+def check(settings: Sampling) -> None:
+    """The checks of the task `settings` belongs to, as its function runs them before any work."""
+    MODULES[task_class(settings)].check(settings)
+
+
 def plans(settings: Sampling):
     """The `plan(kit, settings)` of the task `settings` belongs to."""
     return MODULES[task_class(settings)].plan

@@ -5,6 +5,8 @@ import dataclasses
 from ..settings import ControlNet, check_controlnet
 from .request import request
 
+check = check_controlnet  # what a local call and the room's server check before any work
+
 
 def controlnet(kit, settings: ControlNet, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
     """Text→image (or, with `settings.image`, image→image) whose layout follows the depth hint.
@@ -15,7 +17,7 @@ def controlnet(kit, settings: ControlNet, *, on_step=None, stop=None, batch_size
     picture's own embedding (emb2emb, `prior_strength`) before the decoder starts from the picture noised
     to `strength`, as the diffusers guide does.
     """
-    return request(kit, settings, ControlNet, check_controlnet, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
+    return request(kit, settings, ControlNet, check, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
 
 
 def with_kit_guidance(kit, settings: ControlNet) -> ControlNet:

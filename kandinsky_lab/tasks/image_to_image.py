@@ -3,13 +3,15 @@
 from ..settings import ImageToImage, check_image_to_image
 from .request import request
 
+check = check_image_to_image  # what a local call and the room's server check before any work
+
 
 def image_to_image(kit, settings: ImageToImage, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
     """Like text_to_image, but the decoder starts from `settings.image` noised to `settings.strength`.
 
     With height/width None it renders at the model's own size (`start_image_size`), the image resized to it.
     """
-    return request(kit, settings, ImageToImage, check_image_to_image, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
+    return request(kit, settings, ImageToImage, check, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
 
 
 def plan(kit, settings: ImageToImage):

@@ -3,6 +3,8 @@
 from ..settings import Inpaint, check_inpaint
 from .request import request
 
+check = check_inpaint  # what a local call and the room's server check before any work
+
 
 def inpaint(kit, settings: Inpaint, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
     """Repaint the white part of `settings.mask` in `settings.image` as the prompt describes.
@@ -14,7 +16,7 @@ def inpaint(kit, settings: Inpaint, *, on_step=None, stop=None, batch_size=None,
     changed); `keep_outside=True` pastes the original back there, blended over `feather` pixels.
     With height/width None it renders at the size image→image would (`start_image_size`).
     """
-    return request(kit, settings, Inpaint, check_inpaint, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
+    return request(kit, settings, Inpaint, check, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
 
 
 def plan(kit, settings: Inpaint):

@@ -10,10 +10,11 @@ def interpolate(kit, settings: Interpolation, *, on_step=None, stop=None, batch_
     Each prompt goes through the prior with the image's own prior seed, so changing a weight never
     changes what a prompt contributes; images go through the CLIP image encoder.
     """
-    return request(kit, settings, Interpolation, _check, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
+    return request(kit, settings, Interpolation, check, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
 
 
-def _check(settings: Interpolation) -> None:
+def check(settings: Interpolation) -> None:
+    """The settings' checks, and no empty picture among the items (what a local call and the room's server check)."""
     import PIL.Image
 
     from ..images import to_rgb

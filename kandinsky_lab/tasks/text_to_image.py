@@ -3,6 +3,8 @@
 from ..settings import TextToImage, check_text
 from .request import request
 
+check = check_text  # what a local call and the room's server check before any work
+
 
 def text_to_image(kit, settings: TextToImage, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
     """Prompt -> prior -> decoder -> pictures.
@@ -15,7 +17,7 @@ def text_to_image(kit, settings: TextToImage, *, on_step=None, stop=None, batch_
     `save_to` a folder each picture is saved to as its batch finishes, `previews` ("colors" or "decoded")
     adds pictures of the batch so far to the decoder's events.
     """
-    return request(kit, settings, TextToImage, check_text, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
+    return request(kit, settings, TextToImage, check, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
 
 
 def plan(kit, settings: TextToImage):

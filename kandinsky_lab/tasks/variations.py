@@ -3,6 +3,8 @@
 from ..settings import Variations, check_variations
 from .request import request
 
+check = check_variations  # what a local call and the room's server check before any work
+
 
 def variations(kit, settings: Variations, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
     """Pictures from `settings.image`'s CLIP image embedding alone (no prompt: unCLIP's variations).
@@ -10,7 +12,7 @@ def variations(kit, settings: Variations, *, on_step=None, stop=None, batch_size
     With a prompt, the prior's emb2emb first moves the picture's embedding towards the prompt by
     `prior_strength`. Each picture differs only by its decoder seed (and, with a prompt, its prior seed).
     """
-    return request(kit, settings, Variations, check_variations, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
+    return request(kit, settings, Variations, check, on_step=on_step, stop=stop, batch_size=batch_size, save_to=save_to, previews=previews)
 
 
 def plan(kit, settings: Variations):
