@@ -8,10 +8,14 @@ checking the server still serves.
 
 import http.client
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
@@ -327,15 +331,24 @@ def test_a_replica_asking_for_a_gpu_the_machine_lacks_fails_at_once_and_leaves_n
     from tests.room import session_processes
 
     command = [sys.executable, "-m", "kandinsky_lab.serve", "--gpus-per-replica", "1", "--cpus", "1", "--port", str(free_port())]
+    # and it starts a Ray of its own even where a killed `ray start` left its address behind (a short temporary
+    # folder: Ray's socket paths must fit in 107 characters)
+    ray_tmp = Path(tempfile.mkdtemp(prefix="kl-ray-", dir="/tmp"))
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")
     started = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "need 1 GPUs, and this Ray cluster has 0" in err and "--gpus-per-replica 0" in err, err[-1500:]
-    assert time.monotonic() - started < 60  # it does not wait for a GPU
-    deadline = time.monotonic() + 10
-    while session_processes(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not session_processes(proc.pid)
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
+    try:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2 and "need 1 GPUs, and this Ray cluster has 0" in err and "--gpus-per-replica 0" in err, err[-1500:]
+        assert time.monotonic() - started < 60  # it does not wait for a GPU
+        deadline = time.monotonic() + 10
+        while session_processes(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not session_processes(proc.pid)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -41,8 +41,8 @@ class Server:
         if not ray.is_initialized() and self.ray_address:  # the cluster's machines bring their own CPUs and GPUs
             ray.init(address=self.ray_address, log_to_driver=False, configure_logging=False)
             cpus = int(ray.cluster_resources().get("CPU", cpus))
-        elif not ray.is_initialized():  # a Ray of its own, bounded: this machine's CPUs (or fewer), a small object store
-            ray.init(num_cpus=cpus, object_store_memory=self.object_store_bytes, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        elif not ray.is_initialized():  # a Ray of its own ("local": never one that a `ray start` left), bounded: this machine's CPUs (or fewer), a small object store
+            ray.init(address="local", num_cpus=cpus, object_store_memory=self.object_store_bytes, include_dashboard=False, log_to_driver=False, configure_logging=False)
         gpus = self.gpus_per_replica
         if gpus is None:
             gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
