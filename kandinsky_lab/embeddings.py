@@ -18,6 +18,7 @@ import torch
 from .errors import SettingsError, expect_list, expect_whole, is_real, plain_number, wrong_type
 from .images import to_rgb
 from .kit import Kit, expect_kit
+from .quiet import no_truncation_warning
 from .settings import check_fraction, check_prior_strength, check_words
 from .steps import OnStep, StopSignal, pipeline_callback
 
@@ -66,14 +67,15 @@ def prompt_embeddings(
         found = kit.recall(key)
         if found is None:
             callback = pipeline_callback("prior", steps, k + 1, len(seeds), on_step, stop)
-            out = kit.prior(
-                prompt,
-                negative_prompt=negative_prompt or None,
-                num_inference_steps=steps,
-                guidance_scale=guidance_scale,
-                generator=torch.Generator("cpu").manual_seed(seed),
-                callback_on_step_end=callback,
-            )
+            with no_truncation_warning():
+                out = kit.prior(
+                    prompt,
+                    negative_prompt=negative_prompt or None,
+                    num_inference_steps=steps,
+                    guidance_scale=guidance_scale,
+                    generator=torch.Generator("cpu").manual_seed(seed),
+                    callback_on_step_end=callback,
+                )
             kit.prior_runs += 1
             found = (out.image_embeds, out.negative_image_embeds)
             kit.remember(key, found)
@@ -82,17 +84,23 @@ def prompt_embeddings(
     return Embeddings(torch.cat(rows), torch.cat(negatives))
 
 
+CUT_SHOWN = 12  # ignored tokens a truncation note quotes
+
+
 def truncation_notes(kit: Kit, texts: list[str]) -> list[str]:
-    """A note for each text longer than CLIP's token limit, saying what the model will not read."""
+    """A one-line note for each text longer than CLIP's token limit, saying where the model stops reading
+    (the first words it ignores and how many tokens follow)."""
     tokenizer, notes = kit.prior.tokenizer, []
     limit = tokenizer.model_max_length
     for text in texts:
         if not text:
             continue
-        ids = tokenizer(text).input_ids  # with start and end tokens
+        ids = tokenizer(text, verbose=False).input_ids  # with start and end tokens; verbose=False: no warning of its own
         if len(ids) > limit:
-            cut = tokenizer.decode(ids[limit - 1 : -1], skip_special_tokens=True).strip()
-            notes.append(f"the text {text[:30]!r}… is {len(ids)} tokens; CLIP reads {limit}, so it ignores: {cut!r}")
+            ignored = ids[limit - 1 : -1]
+            cut = tokenizer.decode(ignored[:CUT_SHOWN], skip_special_tokens=True).strip()
+            more = f" … and {len(ignored) - CUT_SHOWN} more tokens" if len(ignored) > CUT_SHOWN else ""
+            notes.append(f"the text {text[:30]!r}… is {len(ids)} tokens; CLIP reads {limit}, so it ignores: {cut!r}{more}")
     return notes
 
 
@@ -120,7 +128,7 @@ def moved_embeddings(kit: Kit, prompt: str, image: PIL.Image.Image, strength: fl
     check_prior_strength(steps, strength)
     start = image_embedding(kit, image)
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-    with kit.lock:
+    with kit.lock, no_truncation_warning():
         out = kit.emb2emb(
             prompt=prompt,
             image=start,

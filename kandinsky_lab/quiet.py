@@ -7,8 +7,17 @@ hub.py fetches the files before anything loads inside this block.
 
     with quiet_loading():
         pipe = KandinskyV22Pipeline.from_pretrained(folder)
+
+And no second truncation warning: a prompt longer than CLIP reads gets the kit's own one-line note in the
+result's notes (embeddings.truncation_notes); diffusers' prior pipelines would also print their warning,
+with the whole cut-off text (a 1 MB prompt, 1 MB in the notebook), and transformers its "Token indices
+sequence length is longer…" for the pipeline's own untruncated tokenizing.
+
+    with no_truncation_warning():
+        out = kit.prior(prompt, …)
 """
 
+import logging
 from contextlib import contextmanager
 
 import diffusers
@@ -30,3 +39,33 @@ def quiet_loading():
             log.set_verbosity(verbosity)
             if bars:
                 log.enable_progress_bar()
+
+
+# the loggers that warn of a prompt longer than CLIP reads while a prior pipeline runs, and how their warnings start
+TRUNCATION_WARNINGS = {
+    "diffusers.pipelines.kandinsky2_2.pipeline_kandinsky2_2_prior": "The following part of your input was truncated",
+    "diffusers.pipelines.kandinsky2_2.pipeline_kandinsky2_2_prior_emb2emb": "The following part of your input was truncated",
+    "transformers.tokenization_utils_base": "Token indices sequence length is longer than",
+}
+
+
+class _NoTruncationWarning(logging.Filter):
+    def __init__(self, start: str):
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
+
+
+@contextmanager
+def no_truncation_warning():
+    """Drop the prior pipelines' truncation warning inside the block (the kit's note says it); every other warning stays."""
+    filters = [(logging.getLogger(name), _NoTruncationWarning(start)) for name, start in TRUNCATION_WARNINGS.items()]
+    for logger, dropped in filters:
+        logger.addFilter(dropped)
+    try:
+        yield
+    finally:
+        for logger, dropped in filters:
+            logger.removeFilter(dropped)

@@ -292,6 +292,8 @@ class Replica:
     def _prior_all(self, rows: list[PriorRow]) -> list[tuple]:
         import torch
 
+        from ..quiet import no_truncation_warning
+
         outcomes, groups = {}, {}
         for r in rows:
             if r.stop.is_set():
@@ -302,7 +304,7 @@ class Replica:
 
             self.prior_sizes.append(len(members))
             try:
-                with self.kit.lock:
+                with self.kit.lock, no_truncation_warning():
                     out = self.kit.prior(
                         [m.prompt for m in members],
                         negative_prompt=None,

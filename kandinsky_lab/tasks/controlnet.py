@@ -28,8 +28,7 @@ def with_kit_guidance(kit, settings: ControlNet) -> ControlNet:
 
 
 def plan(kit, settings: ControlNet):
-    from .. import extras, knowledge
-    from ..embeddings import truncation_notes
+    from .. import extras
     from ..images import to_rgb
     from ..sizes import resize_to
     from .runner import Plan, announce
@@ -45,7 +44,7 @@ def plan(kit, settings: ControlNet):
         notes = [n for n in (converted, resized) if n]
     else:
         settings, init, notes = with_size(kit, settings), None, []
-    notes = announce(kit, settings) + notes + truncation_notes(kit, knowledge.prompt_texts(settings))
+    notes = announce(kit, settings) + notes
     hint = hint_tensor(kit, settings.hint, settings.height, settings.width)  # refuses an empty hint before any work
     if init is None:
         extras.pipeline(kit, "controlnet")

@@ -15,8 +15,6 @@ def image_to_image(kit, settings: ImageToImage, *, on_step=None, stop=None, batc
 
 
 def plan(kit, settings: ImageToImage):
-    from .. import knowledge
-    from ..embeddings import truncation_notes
     from ..images import to_rgb
     from ..sizes import resize_to
     from .runner import Plan, announce
@@ -26,7 +24,7 @@ def plan(kit, settings: ImageToImage):
     rgb, converted = to_rgb(settings.image, "image")  # settings keep the image as given: metadata records that one
     settings = with_start_size(kit, settings)
     init, resized = resize_to(rgb, settings.height, settings.width)
-    notes = announce(kit, settings) + [n for n in (converted, resized) if n] + truncation_notes(kit, knowledge.prompt_texts(settings))
+    notes = announce(kit, settings) + [n for n in (converted, resized) if n]
     embed = lambda on_step, stop: prompt_embeds(kit, settings, on_step, stop)  # noqa: E731
     return Plan(settings, notes, embed, draw, inputs={"image": init}, options={"strength": settings.strength}, decoder_steps=int(settings.steps * settings.strength), prior_asks=prior_asks(settings))
 

@@ -22,8 +22,7 @@ def inpaint(kit, settings: Inpaint, *, on_step=None, stop=None, batch_size=None,
 def plan(kit, settings: Inpaint):
     import PIL.Image
 
-    from .. import extras, knowledge, masks
-    from ..embeddings import truncation_notes
+    from .. import extras, masks
     from ..images import to_rgb
     from ..sizes import resize_to
     from .runner import Plan, announce
@@ -39,7 +38,7 @@ def plan(kit, settings: Inpaint):
         wanted = masks.read(masks.to_image(wanted).resize((width, height), PIL.Image.Resampling.NEAREST))
     cells = masks.latent_cells(wanted, kit.latent_cell)
     paste = masks.feather(wanted, settings.feather) if settings.keep_outside else None
-    notes = announce(kit, settings) + [n for n in (converted, resized) if n] + truncation_notes(kit, knowledge.prompt_texts(settings))
+    notes = announce(kit, settings) + [n for n in (converted, resized) if n]
     extras.pipeline(kit, "inpaint")  # load the inpainting UNet now, so the memory check counts it
     embed = lambda on_step, stop: prompt_embeds(kit, settings, on_step, stop)  # noqa: E731
     return Plan(settings, notes, embed, draw, inputs={"image": init, "mask_image": cells, "paste": paste}, prior_asks=prior_asks(settings))

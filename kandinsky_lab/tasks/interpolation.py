@@ -26,13 +26,11 @@ def check(settings: Interpolation) -> None:
 
 
 def plan(kit, settings: Interpolation):
-    from .. import knowledge
-    from ..embeddings import truncation_notes
     from .runner import Plan, announce, plain_draw
     from .sizing import with_size
 
     settings = with_size(kit, settings)
-    notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
+    notes = announce(kit, settings)
     embed = lambda on_step, stop: interpolation_embeddings(kit, settings, on_step, stop)  # noqa: E731
     return Plan(settings, notes, embed, plain_draw, prior_asks=tuple(i for i in (*settings.items, settings.negative_prompt) if isinstance(i, str) and i))
 

@@ -72,8 +72,12 @@ def say(kit, line: str) -> str:
 
 
 def announce(kit, settings: Sampling) -> list[str]:
-    """knowledge.py's notes on what the model will not understand, printed before the run (each once per Kit)."""
-    return [say(kit, line) for line in knowledge.notes(kit, settings)]
+    """knowledge.py's notes on what the model will not understand, and a note for each prompt longer than CLIP
+    reads (embeddings.py), printed before the run (each once per Kit)."""
+    from ..embeddings import truncation_notes
+
+    lines = knowledge.notes(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
+    return [say(kit, line) for line in lines]
 
 
 def decoder_kwargs(settings: Sampling, rows, seeds: list[int], callback) -> dict:

@@ -21,13 +21,11 @@ def text_to_image(kit, settings: TextToImage, *, on_step=None, stop=None, batch_
 
 
 def plan(kit, settings: TextToImage):
-    from .. import knowledge
-    from ..embeddings import truncation_notes
     from .runner import Plan, announce, plain_draw
     from .sizing import with_size
 
     settings = with_size(kit, settings)
-    notes = announce(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
+    notes = announce(kit, settings)
     embed = lambda on_step, stop: prompt_embeds(kit, settings, on_step, stop)  # noqa: E731
     return Plan(settings, notes, embed, plain_draw, prior_asks=prior_asks(settings))
 

@@ -16,15 +16,13 @@ def variations(kit, settings: Variations, *, on_step=None, stop=None, batch_size
 
 
 def plan(kit, settings: Variations):
-    from ..embeddings import truncation_notes
     from ..images import to_rgb
     from .runner import Plan, announce, plain_draw
     from .sizing import with_size
 
     to_rgb(settings.image, "image")
     settings = with_size(kit, settings)
-    texts = [t for t in (settings.prompt, settings.negative_prompt) if t.strip()]
-    notes = announce(kit, settings) + truncation_notes(kit, texts)
+    notes = announce(kit, settings)
     if settings.prompt.strip():
         embed = lambda on_step, stop: moved(kit, settings, settings.prompt, settings.image, settings.prior_strength, settings.negative_prompt)  # noqa: E731
     else:
