@@ -8,6 +8,7 @@ name but 127.0.0.1 resolves to nothing and any other traffic goes to a dead loop
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -65,11 +66,11 @@ def workspace(tmp: Path, notebooks: list[str]) -> dict:
 class Server:
     """A server process in its own session; `stop()` ends it and every process it started (kernels)."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict, port: int, ready_path: str):
+    def __init__(self, args: list[str], cwd: Path, env: dict, port: int, ready_path: str, timeout_s: float = 90):
         self.port = port
         self.log = open(cwd / f"server-{port}.log", "w")
         self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
                 urllib.request.urlopen(f"{self.url}{ready_path}", timeout=5)
@@ -161,6 +162,25 @@ def kernels(server: Server) -> int:
             return False
 
     return sum(1 for c in children if is_kernel(c))
+
+
+def open_and_run_all(page, url: str, notebook: str) -> None:
+    """Open `notebook` in JupyterLab at `url` and start Run All Cells (returns once the first cell runs)."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/lab/tree/{notebook}?token={TOKEN}&reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    expect(page.locator(".jp-Notebook-ExecutionIndicator").first).to_have_attribute("data-status", "idle", timeout=60_000)
+    first_prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
+    for attempt in range(3):  # a click that lands while the notebook is still settling runs nothing: try again
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        try:
+            expect(first_prompt).to_contain_text(re.compile(r"\[(\*|\d+)\]"), timeout=20_000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
 
 
 IMAGE_JS = """(el) => {

@@ -15,7 +15,7 @@ import nbformat
 import PIL.Image
 import pytest
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, kernels, read_image, start_lab, start_voila
+from .browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, kernels, open_and_run_all, read_image, start_lab, start_voila
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -52,19 +52,7 @@ def finish(page, name: str):
 
 
 def run_all_cells(page, url: str, notebook: str, panels: int):
-    page.goto(f"{url}/lab/tree/{notebook}?token={TOKEN}&reset")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    expect(page.locator(".jp-Notebook-ExecutionIndicator").first).to_have_attribute("data-status", "idle", timeout=60_000)
-    first_prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
-    for attempt in range(3):  # a click that lands while the notebook is still settling runs nothing: try again
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        try:
-            expect(first_prompt).to_contain_text(re.compile(r"\[(\*|\d+)\]"), timeout=20_000)
-            break
-        except AssertionError:
-            if attempt == 2:
-                raise
+    open_and_run_all(page, url, notebook)
     try:
         expect(page.locator(".kl-generate-button")).to_have_count(panels, timeout=120_000)
     except AssertionError:
