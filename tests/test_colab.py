@@ -7,6 +7,7 @@ included), and the hosting address pointed at a local clone of this checkout tag
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -33,11 +34,35 @@ def test_every_notebook_opens_with_the_one_install_cell():
         assert first_code_cell(path) == cell, f"{path.name}: run `python scripts/notebooks.py install-cell`"
 
 
-def test_the_release_tag_the_cell_clones_exists():
-    tags = subprocess.run(["git", "tag", "--list"], cwd=ROOT, capture_output=True, text=True).stdout.split()
-    if not tags:
-        pytest.skip("this checkout holds no tags (a clone made without them)")
-    assert f"v{PROJECT['version']}" in tags, "tag the release: see the README's release routine"
+def test_the_release_routine_makes_the_tag_the_install_cell_clones(tmp_path):
+    """The README's release routine, done in a clone of its own (a clone of a submission holds no tags, so the
+    test makes the release it needs): set the version, write the install cells, update the Colab links, commit,
+    tag. The install cell's own `git clone --branch KIT_REF` then finds that tag, and what it clones is that
+    release: its notebooks name the tag, its package has the version."""
+    release = tmp_path / "release"
+    run(["git", "clone", "--quiet", str(ROOT), str(release)])
+    old, new = PROJECT["version"], "9.8.7"
+    for name, before, after in [
+        ("pyproject.toml", f'version = "{old}"', f'version = "{new}"'),
+        ("kandinsky_lab/__init__.py", f'__version__ = "{old}"', f'__version__ = "{new}"'),
+        ("README.md", f"/blob/v{old}/notebooks/", f"/blob/v{new}/notebooks/"),
+    ]:
+        path = release / name
+        assert before in path.read_text(), f"{name} no longer holds {before!r}: update the release routine and this test"
+        path.write_text(path.read_text().replace(before, after))
+    run([sys.executable, "scripts/notebooks.py", "install-cell"], cwd=release)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    run([*git, "commit", "--quiet", "-am", f"release {new}"], cwd=release)
+    run([*git, "tag", f"v{new}"], cwd=release)
+    cell = first_code_cell(release / "notebooks" / "01_text_to_image.ipynb")
+    ref = re.search(r'KIT_REF = "([^"]+)"', cell)[1]
+    assert ref == f"v{new}"
+    clone = tmp_path / "content" / "kandinsky-lab"  # the cell's own command, against the released clone
+    run(["git", "clone", "--quiet", "--depth", "1", "--branch", ref, f"file://{release}", str(clone)])
+    assert tomllib.loads((clone / "pyproject.toml").read_text())["project"]["version"] == new
+    for path in sorted((clone / "notebooks").glob("*.ipynb")):
+        assert f'KIT_REF = "v{new}"' in first_code_cell(path), path.name
+    assert f"/blob/v{new}/notebooks/01_text_to_image.ipynb" in (clone / "README.md").read_text()
 
 
 def run(command, **kw):
