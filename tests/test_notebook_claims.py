@@ -1,0 +1,87 @@
+"""The notebooks' printed counts against what their prose says about them.
+
+A learner reads "the sweep runs no prior" and then a printed count: the two must agree. Each count the prose
+makes a claim about is printed by a checked cell (`# NBVAL_CHECK_OUTPUT`): nbval, in `make test`, proves that
+the cell prints what the notebook stores, and this file reads the stored text against the prose of its section
+(the markdown since the last heading). Every checked cell is either such a claim here or listed in SHOWN with
+what its printout shows instead, so a new count cannot appear without someone reading it against the text.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def strength_steps_agree(out: str) -> bool:
+    """'strength s: n of m decoder steps': the decoder runs int(m × s) of its m steps."""
+    rows = re.findall(r"strength ([\d.]+): (\d+) of (\d+) decoder steps", out)
+    return len(rows) >= 3 and all(int(n) == int(int(m) * float(s)) and int(n) <= int(m) for s, n, m in rows)
+
+
+def hint_is_eight_latents_and_twice_the_picture(out: str) -> bool:
+    """nano: 'picture: (w, h) | latents: L | hint read at: (1, 3, H, W)': H = 8 L and H = 2 × the picture's side."""
+    found = re.search(r"picture: \((\d+), (\d+)\) \| latents: (\d+) \| hint read at: \(1, 3, (\d+), (\d+)\)", out)
+    side, latents, hint = int(found[1]), int(found[3]), int(found[4])
+    return hint == 8 * latents == 2 * side
+
+
+# (notebook, text in the checked cell's code, what its section's prose says, the stored printout agrees)
+CLAIMS = [
+    ("01_text_to_image.ipynb", "grid.prior_runs", r"runs no prior at all here", lambda out: out.strip() == "prior runs for the whole grid: 0"),
+    ("01_text_to_image.ipynb", "result.prior_seeds", r"four images are four seeds", lambda out: "prior seeds [0, 1, 2, 3], decoder seeds [0, 1, 2, 3]" in out),
+    ("02_image_to_image.ipynb", "decoder steps", r"the decoder skips the first", strength_steps_agree),
+    ("06_batch_and_evaluation.ipynb", "made on a second run", r"nothing is made", lambda out: out.strip() == "made on a second run: 0"),
+    ("07_inpainting.ipynb", "list(kit.extras)", r"`kit.extras` is empty", lambda out: out.strip() == "extra UNets loaded: []"),
+    ("08_controlnet_and_variations.ipynb", MARK + '\nprint("extra UNets loaded:"', r"loaded the first time they are used", lambda out: out.strip() == "extra UNets loaded: []"),
+    ("08_controlnet_and_variations.ipynb", "hint read at", r"8 × the latents' size.*twice it for nano", hint_is_eight_latents_and_twice_the_picture),
+    ("04_inside_the_pipeline.ipynb", "same as the pipeline's picture", r"The last step is exactly the pipeline's picture", lambda out: out.strip().endswith("True")),
+    ("05_playground.ipynb", "identical pixels", r"regenerate it", lambda out: out.strip() == "identical pixels: True"),
+]
+# checked cells whose printout is no count the prose claims: what they show
+SHOWN = {
+    ("00_setup_and_tour.ipynb", "kl.shapes"): "the tensors' shapes, each row labelled; the prose names no number",
+    ("04_inside_the_pipeline.ipynb", "kl.shapes"): "the same shape table",
+    ("01_text_to_image.ipynb", "kl.planned_size"): "the sizes the kit will render and its refusal of 65; the prose states the rule, the printout applies it",
+    ("02_image_to_image.ipynb", "will render"): "the planned size and the notes on what was done to the picture",
+    ("03_interpolation.ipynb", "kl.clip_input"): "the CLIP input and embedding shapes",
+    ("05_playground.ipynb", "kl.load_settings"): "the settings read back from a PNG",
+    ("07_inpainting.ipynb", "one latent cell"): "a cell's size and the two coverages the pictures above show",
+}
+
+
+def checked_cells():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        prose = []
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                prose = [cell.source] if cell.source.lstrip().startswith("#") else prose + [cell.source]
+            elif cell.source.lstrip().startswith(MARK):
+                out = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+                yield path.name, cell.source, "\n".join(prose), out
+
+
+def find(notebook: str, code_text: str):
+    found = [(prose, out) for name, code, prose, out in checked_cells() if name == notebook and code_text in code]
+    assert len(found) == 1, f"{notebook}: {len(found)} checked cells hold {code_text!r} (the count must be printed by one checked cell)"
+    return found[0]
+
+
+@pytest.mark.parametrize("notebook, code_text, says, agrees", CLAIMS, ids=[f"{c[0][:2]}-{c[1][:24]}" for c in CLAIMS])
+def test_the_printed_count_agrees_with_the_prose(notebook, code_text, says, agrees):
+    prose, out = find(notebook, code_text)
+    assert re.search(says, prose, re.S), f"{notebook}: the prose before the cell no longer says {says!r}:\n{prose}"
+    assert out.strip(), f"{notebook}: the cell's printout is not stored (python scripts/notebooks.py refresh notebooks/{notebook})"
+    assert agrees(out), f"{notebook}: the prose says {says!r}, the cell prints:\n{out}"
+
+
+def test_every_checked_printout_is_read_against_the_prose_or_says_what_it_shows():
+    known = [(n, c) for n, c, *_ in CLAIMS] + list(SHOWN)
+    for name, code, _, out in checked_cells():
+        matches = [k for k in known if k[0] == name and k[1] in code]
+        assert matches, f"{name}: a checked cell nobody read against the prose — add it to CLAIMS or SHOWN:\n{code}\n{out}"
