@@ -66,9 +66,10 @@ def workspace(tmp: Path, notebooks: list[str]) -> dict:
 class Server:
     """A server process in its own session; `stop()` ends it and every process it started (kernels)."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict, port: int, ready_path: str, timeout_s: float = 90):
+    def __init__(self, args: list[str], cwd: Path, env: dict, port: int, ready_path: str, timeout_s: float = 90, log_dir: Path | None = None):
         self.port = port
-        self.log = open(cwd / f"server-{port}.log", "w")
+        self.log_path = (log_dir or cwd) / f"server-{port}.log"
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -78,7 +79,7 @@ class Server:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"server on port {port} did not start: {(cwd / f'server-{port}.log').read_text()[-3000:]}")
+                    raise RuntimeError(f"server on port {port} did not start: {self.log_path.read_text()[-3000:]}")
                 time.sleep(0.3)
 
     @property

@@ -27,9 +27,8 @@ LOCAL = {"127.0.0.1", "::1", "localhost"}
 POPUP_TEXT = "official Jupyter news"
 
 
-def newcomer_env(folder: Path) -> dict:
-    """The environment of a first `make lab`: empty Jupyter folders of its own, a known token, no browser opened."""
-    home = folder / ".newcomer"
+def newcomer_env(home: Path) -> dict:
+    """The environment of a first `make lab`: empty Jupyter folders under `home`, a known token, no browser opened."""
     return {
         **os.environ,
         "JUPYTER_TOKEN": TOKEN,
@@ -75,11 +74,13 @@ class Watched:
 
 
 @contextmanager
-def watched_lab(folder: Path, command: list[str], timeout_s: float = 90):
-    """Run `command` (it must start JupyterLab with `--ServerApp.port=$LAB_PORT`-like args) in `folder`; yields a Watched."""
+def watched_lab(folder: Path, command: list[str], home: Path, timeout_s: float = 90):
+    """Run `command` in `folder` ("{port}" in it: a free port JupyterLab is to listen on), its Jupyter folders empty
+    ones under `home`; yields a Watched. The server's log is `home`/server-PORT.log."""
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in command]
-    server = Server(command, folder, newcomer_env(folder), port, f"/api/status?token={TOKEN}", timeout_s=timeout_s)
+    home.mkdir(parents=True, exist_ok=True)
+    server = Server(command, folder, newcomer_env(home), port, f"/api/status?token={TOKEN}", timeout_s=timeout_s, log_dir=home)
     watched = Watched(server)
     try:
         yield watched

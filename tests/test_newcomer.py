@@ -21,7 +21,8 @@ def test_the_lab_make_lab_starts_runs_notebook_01_with_no_popup_and_no_outside_r
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     folder = notebooks_copy(tmp_path, [NOTEBOOK])
-    with watched_lab(folder, ["bash", str(ROOT / "scripts" / "lab.sh"), sys.executable, "{port}"]) as lab, chromium_page() as page:
+    command = ["bash", str(ROOT / "scripts" / "lab.sh"), sys.executable, "{port}"]
+    with watched_lab(folder, command, home=tmp_path / "home") as lab, chromium_page() as page:
         first_picture(page, lab.url, NOTEBOOK)
         code_cells = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt")
         expect(code_cells.last).to_contain_text(re.compile(r"\[\d+\]"), timeout=240_000)  # the last cell ran: the whole notebook did
@@ -31,5 +32,5 @@ def test_the_lab_make_lab_starts_runs_notebook_01_with_no_popup_and_no_outside_r
         assert outside_hosts(page) == set(), outside_hosts(page)
         assert page.errors == [], page.errors
     assert lab.outside == set(), lab.outside
-    log = (folder / f"server-{lab.server.port}.log").read_text()
+    log = lab.server.log_path.read_text()
     assert "announcements" not in log.lower() and "Traceback" not in log, log[-3000:]
