@@ -30,6 +30,25 @@ def hint_is_eight_latents_and_twice_the_picture(out: str) -> bool:
     return hint == 8 * latents == 2 * side
 
 
+def lerp_shorter_slerp_keeps(out: str) -> bool:
+    """'t=… length vs start: lerp a  slerp b': inside the path lerp's mix is shorter, slerp's keeps the length."""
+    rows = [(float(t), float(a), float(b)) for t, a, b in re.findall(r"t=([\d.]+)\s+length vs start: lerp ([\d.]+)\s+slerp ([\d.]+)", out)]
+    inside = [r for r in rows if 0 < r[0] < 1]
+    return len(inside) >= 3 and all(a < 0.99 and abs(b - 1) <= 0.02 for _, a, b in inside)
+
+
+def prompt_takes_over(out: str) -> bool:
+    """'strength s: like the picture +a, like the prompt +b': at every strength b > a."""
+    rows = re.findall(r"like the picture ([+-][\d.]+), like the prompt ([+-][\d.]+)", out)
+    return len(rows) >= 3 and all(float(b) > float(a) for a, b in rows)
+
+
+def pasted_back_keeps_the_outside(out: str) -> bool:
+    """'through MoVQ: the pixels outside the mask changed by a%' and 'pasted back: … b%': b is far below a."""
+    found = dict(re.findall(r"(through MoVQ|pasted back)\s*: the pixels outside the mask changed by ([\d.]+)%", out))
+    return len(found) == 2 and float(found["pasted back"]) < float(found["through MoVQ"]) / 2
+
+
 # (notebook, text in the checked cell's code, what its section's prose says, the stored printout agrees)
 CLAIMS = [
     ("01_text_to_image.ipynb", "grid.prior_runs", r"runs no prior at all here", lambda out: out.strip() == "prior runs for the whole grid: 0"),
@@ -41,6 +60,9 @@ CLAIMS = [
     ("08_controlnet_and_variations.ipynb", "hint read at", r"8 × the latents' size.*twice it for nano", hint_is_eight_latents_and_twice_the_picture),
     ("04_inside_the_pipeline.ipynb", "same as the pipeline's picture", r"The last step is exactly the pipeline's picture", lambda out: out.strip().endswith("True")),
     ("05_playground.ipynb", "identical pixels", r"regenerate it", lambda out: out.strip() == "identical pixels: True"),
+    ("03_interpolation.ipynb", "length vs start", r"the mix is shorter.*keeps the length", lerp_shorter_slerp_keeps),
+    ("08_controlnet_and_variations.ipynb", "like the prompt", r"On nano the prompt takes over at every strength", prompt_takes_over),
+    ("07_inpainting.ipynb", "outside the mask changed by", r"changes every pixel a little.*pastes the original back", pasted_back_keeps_the_outside),
 ]
 # checked cells whose printout is no count the prose claims: what they show
 SHOWN = {
@@ -55,15 +77,18 @@ SHOWN = {
 
 
 def checked_cells():
+    """(notebook, code, prose, stored printout) of every checked cell; the prose is its section's markdown so far
+    and the markdown cell right after it (where a printout is read)."""
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         prose = []
-        for cell in nb.cells:
+        for k, cell in enumerate(nb.cells):
             if cell.cell_type == "markdown":
                 prose = [cell.source] if cell.source.lstrip().startswith("#") else prose + [cell.source]
             elif cell.source.lstrip().startswith(MARK):
                 out = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-                yield path.name, cell.source, "\n".join(prose), out
+                after = nb.cells[k + 1].source if k + 1 < len(nb.cells) and nb.cells[k + 1].cell_type == "markdown" else ""
+                yield path.name, cell.source, "\n".join([*prose, after]), out
 
 
 def find(notebook: str, code_text: str):
