@@ -1,6 +1,6 @@
 # kandinsky-lab: the commands the README documents.
-#   make lab    - create .venv if missing, open JupyterLab on notebooks/ (offline model on CPU)
-#   make test   - create .venv if missing, run the whole test suite (unit tests + notebooks)
+#   make lab    - create .venv if missing (only what the lab needs), open JupyterLab on notebooks/ (offline model on CPU)
+#   make test   - create .venv if missing and add the tests' packages, run the whole test suite (unit tests + notebooks)
 #   make app    - create .venv if missing, serve the playground as a web app with Voila (app/playground.ipynb);
 #                 SERVER=http://host:port (and SERVER_TOKEN=…) makes every page a thin client of a room's server
 #   make serve  - create .venv if missing, serve one copy of the model to the room (kandinsky_lab/serve/, Ray Serve)
