@@ -8,8 +8,8 @@ hub.py fetches the files before anything loads inside this block.
     with quiet_loading():
         pipe = KandinskyV22Pipeline.from_pretrained(folder)
 
-And no second truncation warning: a prompt longer than CLIP reads gets the kit's own one-line note in the
-result's notes (embeddings.truncation_notes); diffusers' prior pipelines would also print their warning,
+And no second truncation warning: a prompt longer than CLIP reads gets the kit's own one-line note, printed
+before the run and kept in the result's notes (tasks/runner.announce, embeddings.truncation_notes); diffusers' prior pipelines would also print their warning,
 with the whole cut-off text (a 1 MB prompt, 1 MB in the notebook), and transformers its "Token indices
 sequence length is longer…" for the pipeline's own untruncated tokenizing.
 
