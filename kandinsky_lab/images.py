@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
-import numpy as np
 import PIL.Image
 import PIL.ImageOps
 
@@ -65,6 +64,8 @@ def to_rgb(image: PIL.Image.Image, name: str = "the image") -> tuple[PIL.Image.I
         flat.paste(rgba, mask=rgba.getchannel("A"))
         return flat, f"put the {image.mode} image's transparent parts on white"
     if image.mode in WIDE_MODES:
+        import numpy as np  # only for 16-bit and float pictures: a thin client's page stays numpy-free
+
         values = np.asarray(image, dtype=np.float64)
         values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
         low = min(0.0, float(values.min()))

@@ -14,11 +14,9 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import PIL.Image
 
-from . import masks
-from .errors import KitError, SettingsError, WrongType, is_real, is_whole, plain_number, wrong_type
+from .errors import KitError, SettingsError, WrongType, is_real, is_whole, numpy_if_imported, plain_number, wrong_type
 
 MAX_SEED = 2**63 - 1
 MODES = ("lerp", "slerp")
@@ -28,6 +26,11 @@ SAMPLER_LABELS = dict(zip(SAMPLERS, ("DDPM", "DDIM", "DPM++ 2M", "UniPC", "Euler
 # needs 2 steps or more; neither scheduler has more than its 1000 training timesteps to offer.
 WHOLE_RANGES = {"prior_steps": (2, 1000), "steps": (1, 1000), "num_images": (1, 64)}
 NUMBER_RANGES = {"prior_guidance_scale": (0.0, 100.0), "guidance_scale": (0.0, 100.0)}
+
+
+def is_array(value) -> bool:
+    np = numpy_if_imported()
+    return np is not None and isinstance(value, np.ndarray)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +53,7 @@ class Sampling:
         so sliders, np.arange and np.linspace work everywhere and metadata stays plain JSON."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("items", "weights") and isinstance(value, (list, range, np.ndarray, Iterator)):
+            if f.name in ("items", "weights") and (isinstance(value, (list, range, Iterator)) or is_array(value)):
                 value = tuple(value)
             value = tuple(plain_number(v) for v in value) if f.name in ("items", "weights") and isinstance(value, tuple) else plain_number(value)
             object.__setattr__(self, f.name, value)
@@ -87,13 +90,15 @@ class Inpaint(TextToImage):
     The prompt describes the whole picture you want, not only the repainted part."""
 
     image: PIL.Image.Image | None = None
-    mask: PIL.Image.Image | np.ndarray | None = None  # masks.py: PIL L/1/RGBA (alpha) or a 2-D array, the image's size
+    mask: "PIL.Image.Image | numpy.ndarray | None" = None  # masks.py: PIL L/1/RGBA (alpha) or a 2-D array, the image's size
     keep_outside: bool = False  # paste the original back outside the mask (else it has been through MoVQ, slightly changed)
     feather: float = 0.0  # with keep_outside: blend the paste over about this many pixels (hides the seam)
 
     def __post_init__(self):
         super().__post_init__()
-        if isinstance(self.mask, (np.ndarray, list)):  # one form from here on: an L picture (metadata saves it as PNG)
+        if isinstance(self.mask, list) or is_array(self.mask):  # one form from here on: an L picture (metadata saves it as PNG)
+            from . import masks
+
             try:
                 object.__setattr__(self, "mask", masks.to_image(masks.read(self.mask)))
             except KitError:
@@ -214,6 +219,8 @@ def check_inpaint(s: Inpaint) -> None:
         raise wrong_type("image", "a PIL image (open a file with kl.images.open_image)", s.image)
     if s.mask is None:
         raise SettingsError("mask is missing: paint the part to repaint white (kl.masks.rectangle(image.size, box), or the mask painter)")
+    from . import masks  # numpy: only where a mask is checked (a thin client's other tasks never import it)
+
     found = masks.read(s.mask, s.image.size)
     if not found.any():
         raise SettingsError("the mask is all black: nothing to repaint. Paint the part to change white (white = repaint)")

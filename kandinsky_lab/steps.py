@@ -15,9 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import PIL.Image
-from tqdm.auto import tqdm
 
 from .errors import CallbackError, expect_tensor, wrong_type
 
@@ -105,6 +103,8 @@ class ProgressBar:
         if key != self._key:
             self.close()
             label = event.stage if event.batches == 1 else f"{event.stage} {event.batch}/{event.batches}"
+            from tqdm.auto import tqdm  # here, not at the top: the panels' bars are widgets, and a thin client needs no tqdm
+
             self._bar, self._key = tqdm(total=event.total, desc=label, leave=False), key
         self._bar.update(1)
         if event.step == event.total:
@@ -123,6 +123,7 @@ def latents_preview(latents, colors=None) -> list[PIL.Image.Image]:
     RGB: about the colours of the finished picture. Without, the first three channels are shown as RGB,
     each stretched to 0..255 (false colour: to see the latents themselves).
     """
+    import numpy as np
     import torch
 
     expect_tensor(latents, "latents", (4,))
@@ -145,6 +146,7 @@ def fit_preview_colors(movq, images: list[PIL.Image.Image]):
     latent pixel there should preview as. Every model's latents differ (nano's are not the real
     model's), so the map is fitted to the loaded MoVQ.
     """
+    import numpy as np
     import torch
 
     factor = 2 ** (len(movq.config.block_out_channels) - 1)
@@ -178,6 +180,7 @@ def decoded_preview(movq, latents) -> list[PIL.Image.Image]:
     """Decoder latents (B, C, h, w) through MoVQ to pixels, as the pipeline does at the end: the real look, one decoder pass."""
     if not callable(getattr(movq, "decode", None)):
         raise wrong_type("movq", "the MoVQ model (kit.decoder.movq)", movq)
+    import numpy as np
     import torch
 
     expect_tensor(latents, "latents", (4,))

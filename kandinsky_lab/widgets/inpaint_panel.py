@@ -12,7 +12,6 @@ Like the other panels (panels.py) it only reads its widgets into an `Inpaint` an
 
 import ipywidgets as W
 
-from .. import masks
 from ..errors import SettingsError
 from ..tasks.inpaint import inpaint
 from ..backend import Backend
@@ -37,8 +36,8 @@ class InpaintPanel(Panel):
         )
         self.find_object = W.Button(description="mask the object", tooltip="a shapes picture's object, found from its colors")
         self.find_background = W.Button(description="mask the background", tooltip="everything but a shapes picture's object")
-        self.find_object.on_click(lambda _: self._found(masks.shapes_object))
-        self.find_background.on_click(lambda _: self._found(masks.shapes_background))
+        self.find_object.on_click(lambda _: self._found("object"))
+        self.find_background.on_click(lambda _: self._found("background"))
         self.prompt = W.Textarea(value="a green square on a blue background" if kit.source == "nano" else kit.example_prompts[0], description="prompt", layout=WIDE)
         self.negative_prompt = W.Text(value="", description="negative", placeholder="low quality, bad quality", layout=WIDE)
         self.keep_outside = W.Checkbox(value=False, description="paste the original back outside the mask", indent=False)
@@ -89,6 +88,8 @@ class InpaintPanel(Panel):
     def check_inputs(self) -> None:
         if self.image_input.image is None:
             raise SettingsError("choose or upload a picture to repaint: upload a file, load a URL, or pick a sample or a gallery picture")
+        from .. import masks  # numpy only once there is a mask to read (see mask_painter.py)
+
         if masks.coverage(self.editor.value) == 0:
             raise SettingsError("paint the part to repaint first (brush or rectangle): the mask is empty")
 
@@ -100,10 +101,14 @@ class InpaintPanel(Panel):
             self.editor.set_image(image)
         self.update_size_note()
 
-    def _found(self, find) -> None:
+    def _found(self, part: str) -> None:
+        """Mask the shapes picture's "object" or its "background"."""
+        from .. import masks
+
         try:
             if self.image_input.image is None:
                 raise SettingsError("choose a picture first")
+            find = masks.shapes_object if part == "object" else masks.shapes_background
             self.editor.painter.set_mask(find(self.image_input.image))
         except Exception as error:  # shown, never lost
             self.run.show_error(error)

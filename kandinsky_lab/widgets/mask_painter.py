@@ -9,6 +9,9 @@
 Python as a PNG when a stroke ends, so painting is smooth even on a busy kernel. It is an anywidget, so it
 runs in JupyterLab 4, Notebook 7, Voila and VS Code as it is; on Colab, third-party widgets need Colab's
 custom widget manager, which `MaskEditor` turns on when it finds itself in Colab.
+
+masks.py (and numpy with it) is imported where a mask is read, not here: a page that shows the editor
+but paints nothing (the app's inpainting tab on a room's thin client) stays numpy-free.
 """
 
 import io
@@ -16,11 +19,8 @@ from pathlib import Path
 
 import anywidget
 import ipywidgets as W
-import numpy as np
 import PIL.Image
 import traitlets
-
-from .. import masks
 
 TOOLS = ("brush", "eraser", "rectangle")
 # The browser's bytes arrive as a memoryview, which traitlets.Bytes refuses (silently, for a sync): copy to bytes.
@@ -71,22 +71,27 @@ class MaskPainter(anywidget.AnyWidget):
             return None
         if not self.mask:
             return PIL.Image.new("L", self.image.size, 0)
+        from .. import masks
+
         painted = PIL.Image.open(io.BytesIO(self.mask))
         return masks.to_image(masks.read(painted.convert("RGBA"), self.image.size, name="the painted mask"))
 
     def set_mask(self, mask) -> None:
         """Show any mask masks.read accepts (it must be the picture's size)."""
-        found = masks.read(mask, self.image.size) if self.image is not None else masks.read(mask)
-        alpha = PIL.Image.fromarray(found.astype(np.uint8) * 255, "L")
+        from .. import masks
+
+        alpha = masks.to_image(masks.read(mask, self.image.size) if self.image is not None else masks.read(mask))
         layer = PIL.Image.new("RGBA", alpha.size, (255, 255, 255, 0))
         layer.putalpha(alpha)
         self.mask = _png(layer)
 
     def clear(self) -> None:
         if self.image is not None:
-            self.set_mask(np.zeros((self.image.height, self.image.width), dtype=bool))
+            self.set_mask(PIL.Image.new("L", self.image.size, 0))
 
     def invert(self) -> None:
+        from .. import masks
+
         if self.image is not None:
             self.set_mask(masks.invert(self.value))
 
@@ -130,6 +135,8 @@ class MaskEditor:
         if mask is None:
             self.note.value = ""
         else:
+            from .. import masks
+
             share = masks.coverage(mask)
             self.note.value = f"repaints <b>{share:.0%}</b> of the picture" + (" — paint the part to change" if share == 0 else "")
         if self.on_change is not None:
