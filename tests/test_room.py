@@ -134,6 +134,22 @@ def test_visitors_asking_alike_are_decoded_in_one_call_with_their_own_seeds(serv
         assert difference.mean() < 0.5 and difference.max() <= 8, (settings.seed, difference.mean(), difference.max())
 
 
+def test_visitors_clicking_a_moment_apart_share_one_decoder_call(server):
+    """Four clicks 40 ms apart (each later than the 5 ms a batch waits on an idle model): the first visitor's
+    decoder rows wait for the three whose prior runs after theirs, so the room makes one decoder call, not 1 + 3."""
+    kits = [kl.load(server.address, token=ROOM_CODE) for _ in range(4)]
+    before = len(kits[0].stats()["batch_sizes"])
+    threads = [
+        threading.Timer(0.04 * i, kl.text_to_image, (kits[i], kl.TextToImage(prompt="a red circle on a blue background", seed=300 + i, steps=8)))
+        for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert kits[0].stats()["batch_sizes"][before:] == [4]
+
+
 def test_stop_mid_run_keeps_what_is_finished_and_the_server_serves_on(server, remote):
     stop = kl.StopSignal()
     seen = []
@@ -312,13 +328,14 @@ panel.sampling.steps.value, panel.sampling.prior_steps.value = 10, 3
 panel.run.generate_button.click()
 assert panel.run.wait(120), "no result"
 shown = panel.run.result_image.value
-heavy = sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "diffusers", "transformers", "numpy") if m in sys.modules)
 print(len(panel.run.last_result.images), len(shown) > 100, heavy, round(psutil.Process().memory_info().rss / 2**20))
 """
 
 
 def test_the_playground_on_a_thin_client_imports_no_torch(server):
-    """The app page's code on a client kit: a picture through the panel, and no torch, diffusers or transformers."""
+    """The app page's code on a client kit: a picture through the panel, and no torch, diffusers or transformers,
+    nor numpy (it is 6-10 MiB of every visitor's kernel, which the room's memory figure counts)."""
     out = subprocess.run([sys.executable, "-c", THIN, server.address, ROOM_CODE], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
     last = out.stdout.strip().splitlines()[-1]

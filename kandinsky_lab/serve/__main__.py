@@ -6,8 +6,7 @@ import sys
 import threading
 
 from ..errors import KitError
-from .replica import MAX_BATCH, WAIT_S
-from .server import LOOPBACK, Server
+from .server import LOOPBACK, MAX_BATCH, WAIT_S, Server
 
 
 def network_address() -> str:

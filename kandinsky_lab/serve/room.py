@@ -132,6 +132,8 @@ class Room:
         try:
             yield line({"type": "accepted", "request": request_id})
             waiting = asyncio.ensure_future(turn.acquire())
+            await asyncio.sleep(0)  # a free turn is taken at once
+            follows = not waiting.done()
             while not waiting.done():  # this visitor's earlier request is still at the model
                 await asyncio.wait({waiting}, timeout=HEARTBEAT_S)
                 if stopped.is_set():
@@ -142,6 +144,7 @@ class Room:
                     yield line({"type": "waiting"})
             asked = body if isinstance(body, dict) else {}
             forwarded = {key: asked.get(key) for key in ("request", "batch_size", "previews")} | {"events": asked.get("events") is not False}
+            forwarded["follows"] = follows  # it waited for this visitor's earlier request: nobody else's waits for it (replica.py)
             events = self.replica.options(stream=True).generate.remote(forwarded)
             following = asyncio.ensure_future(events.__anext__())
             while True:

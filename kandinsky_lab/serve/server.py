@@ -2,6 +2,10 @@
 
     with Server(source="nano", port=8000) as server:   # what `python -m kandinsky_lab.serve` runs
         print(server.address, server.room_code)
+
+The process that starts the server imports Ray only: Ray Serve, FastAPI and the model's modules are
+imported by `deploy`, a one-off Ray task whose worker exits once the room is up (they were 50 MiB of a
+process that only waits for Ctrl-C).
 """
 
 import os
@@ -9,9 +13,10 @@ import secrets
 from dataclasses import dataclass, field
 
 from ..errors import SettingsError
-from . import replica as model
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_BATCH = 16  # rows per decoder call, unless memory.py predicts fewer fit; and prior rows per prior call
+WAIT_S = 0.005  # how long the first row of a batch waits for others on an idle model (see replica.py)
 
 
 @dataclass
@@ -23,8 +28,8 @@ class Server:
     replicas: int = 1
     gpus_per_replica: float | None = None  # None: 1 where the machine has a CUDA GPU, else 0
     cpus: int | None = None  # CPUs Ray may use (None: all of this machine's)
-    max_batch: int = model.MAX_BATCH
-    wait_s: float = model.WAIT_S
+    max_batch: int = MAX_BATCH
+    wait_s: float = WAIT_S
     limits: dict = field(default_factory=dict)  # wire.Limits fields
     per_visitor: int = 3
     object_store_bytes: int = 100 * 2**20
@@ -32,9 +37,6 @@ class Server:
 
     def start(self) -> "Server":
         import ray
-        from ray import serve
-
-        from .room import Room
 
         self.room_code = self.room_code or secrets.token_urlsafe(6)
         cpus = self.cpus or os.cpu_count() or 1
@@ -55,13 +57,10 @@ class Server:
             )
         source = self.source or os.environ.get("KANDINSKY_LAB_SOURCE") or ("kandinsky-2-2" if gpus else "nano")
         threads = max(1, cpus // self.replicas) if not gpus else None
-        replica = model.deployment(self.replicas, gpus, 0 if gpus else min(1, cpus / self.replicas)).bind(
-            source, self.max_batch, self.wait_s, threads, self.limits
-        )
-        room = serve.deployment(Room, name="Room", num_replicas=1, max_ongoing_requests=1024, ray_actor_options={"num_cpus": 0})
-        max_bytes = self.limits.get("bytes", 16 * 2**20)
-        serve.start(http_options={"host": self.host, "port": self.port}, logging_config={"log_level": "WARNING"})
-        serve.run(room.bind(replica, self.room_code, max_bytes, self.per_visitor), name="kandinsky-lab", route_prefix="/", blocking=False)
+        replicas = {"replicas": self.replicas, "gpus": gpus, "cpus": 0 if gpus else min(1, cpus / self.replicas)}
+        model = (source, self.max_batch, self.wait_s, threads, self.limits)
+        room = (self.room_code, self.limits.get("bytes", 16 * 2**20), self.per_visitor)
+        ray.get(ray.remote(num_cpus=0, max_calls=1)(deploy).remote(self.host, self.port, replicas, model, room))
         return self
 
     @property
@@ -71,9 +70,10 @@ class Server:
 
     def stop(self) -> None:
         import ray
-        from ray import serve
 
         if ray.is_initialized():
+            from ray import serve
+
             try:
                 serve.shutdown()
             finally:
@@ -84,3 +84,17 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def deploy(host: str, port: int, replicas: dict, model: tuple, room: tuple) -> None:
+    """Run in a Ray worker of its own (Server.start): Serve's HTTP proxy on host:port, `replicas["replicas"]`
+    Replica deployments holding the model (`model`: Replica's arguments) and the Room in front (`room`: its own)."""
+    from ray import serve
+
+    from . import replica
+    from .room import Room
+
+    model_app = replica.deployment(replicas["replicas"], replicas["gpus"], replicas["cpus"]).bind(*model)
+    front = serve.deployment(Room, name="Room", num_replicas=1, max_ongoing_requests=1024, ray_actor_options={"num_cpus": 0})
+    serve.start(http_options={"host": host, "port": port}, logging_config={"log_level": "WARNING"})
+    serve.run(front.bind(model_app, *room), name="kandinsky-lab", route_prefix="/", blocking=False)
