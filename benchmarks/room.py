@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import psutil
 
@@ -41,6 +42,19 @@ def session_gib(sid: int) -> float:
     return total / 2**30
 
 
+def replica_peak_gib(sid: int) -> float:
+    """The largest peak resident memory (VmHWM) of the server's replica processes so far."""
+    peaks = [0.0]
+    for p in session_processes(sid):
+        try:
+            if "Replica" in p.name() or any("Replica" in part for part in p.cmdline()):
+                status = Path(f"/proc/{p.pid}/status").read_text()
+                peaks.append(int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) / 2**20)
+        except (psutil.Error, OSError, StopIteration):
+            pass
+    return max(peaks)
+
+
 def room_row(n: int, server: RoomServer, source: str) -> dict:
     import kandinsky_lab as kl
 
@@ -53,6 +67,7 @@ def room_row(n: int, server: RoomServer, source: str) -> dict:
         os.environ.pop("KANDINSKY_LAB_TOKEN")
         os.environ["KANDINSKY_LAB_SOURCE"] = source
     row["batches"] = kit.stats()["batch_sizes"][before:]
+    row["peak"] = replica_peak_gib(server.sid)
     return row
 
 
@@ -65,12 +80,13 @@ def batches_text(sizes: list[int]) -> str:
 
 def table(rows: list[tuple[str, dict]]) -> list[str]:
     lines = [
-        "| visitors | served by | memory of the room | pictures per minute | seconds per picture (median / slowest) | rows per decoder call: mean (size × calls) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| visitors | served by | memory of the room | a replica's peak | pictures per minute | seconds per picture (median / slowest) | rows per decoder call: mean (size × calls) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for how, r in rows:
+        peak = f"{r['peak']:.2f} GiB" if "peak" in r else "–"
         lines.append(
-            f"| {r['n']} | {how} | {r['memory']:.2f} GiB | {r['per_minute']:.0f} | {r['seconds']:.1f} / {r['slowest']:.1f} s | {batches_text(r.get('batches', []))} |"
+            f"| {r['n']} | {how} | {r['memory']:.2f} GiB | {peak} | {r['per_minute']:.0f} | {r['seconds']:.1f} / {r['slowest']:.1f} s | {batches_text(r.get('batches', []))} |"
         )
     return lines
 
@@ -123,9 +139,12 @@ def main() -> None:
         f"the widget in all kernels at once with a new seed each time ({ROUNDS} rounds), the app's defaults (25 prior + 50 decoder steps "
         "at the model's size). *A model per kernel* is `make app` today; in the *room* the same kernels are thin clients "
         "(`make app SERVER=…`) of one `python -m kandinsky_lab.serve` on the same machine (batches of up to 16 rows, prior and decoder; "
-        "a batch waits 20 ms on an idle model, and until the model is free on a busy one). Memory is the "
-        "PSS of the kernels plus, for the room, of every process of the server's session (Ray's and the replicas'). Seconds are "
-        "measured inside each kernel from the click to the run's end.",
+        "a batch waits 5 ms on an idle model, and until the model is free on a busy one; a request's decoder rows wait for the "
+        "requests that arrived before them and are still at the prior). Memory is the PSS of the kernels plus, for the room, of "
+        "every process of the server's session (Ray's and the replicas'), measured after the first round, between calls: the "
+        "replica hands the memory a call freed back to the system after each call, and *a replica's peak* (its largest resident "
+        "memory so far in the run, VmHWM: resident, not PSS) is what it held during its largest call. Seconds are measured inside each kernel from the "
+        "click to the run's end.",
         "",
         *table(rows),
         *verdict(rows, max(args.visitors)),
