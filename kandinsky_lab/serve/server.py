@@ -4,7 +4,7 @@
         print(server.address, server.room_code)
 
 The process that starts the server imports Ray only: Ray Serve, FastAPI and the model's modules are
-imported by `deploy`, a one-off Ray task whose worker exits once the room is up (they were 50 MiB of a
+imported by `deploy`, a one-off Ray task whose worker exits once the room is up (they were 30 MiB of a
 process that only waits for Ctrl-C).
 """
 
