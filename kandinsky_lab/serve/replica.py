@@ -14,14 +14,15 @@ its events; a call nobody is waiting for any more stops at its next step.
 All model work runs on one thread (the pipelines are not thread-safe); the event loop stays free
 to form the next batch and to stream progress. A batch that starts forming while the model is busy
 waits until the model is predicted to be free (`wait_for_model`), so it collects everyone who arrives
-meanwhile; on an idle model it waits WAIT_S only, which is what a lone visitor pays. A request's decoder
-rows also wait, with the others waiting there, for the requests that arrived before they were ready and
-are not at the decoder yet (visitors who clicked a moment later, whose prior is still to run; never a visitor's next run, which waited
-at the room's door for their last: that would let one visitor's many runs hold back another's): otherwise
-a room's simultaneous clicks, spread over a tenth of a second, split into a small decoder call and a big
-one after it. That wait ends at a full batch, and while it lasts the model runs those priors. It is what fills the
-decoder calls, so WAIT_S can stay short (5 ms: with 20 ms a lone visitor waited 10 ms more, for nothing
-that the room's 16 visitors gained).
+meanwhile; on an idle model it waits WAIT_S only, which is what a lone visitor pays.
+
+A request's decoder rows also wait, with the others waiting there, for the requests that arrived before
+they were ready and are not at the decoder yet (visitors who clicked a moment later, whose prior is still
+to run): otherwise a room's simultaneous clicks, spread over a tenth of a second, split into a small
+decoder call and a big one after it. The wait ends at a full batch, and while it lasts the model runs
+those priors. Nobody waits for a visitor's next run (it waited at the room's door for their last): that
+would let one visitor's many runs hold back another's. This wait is what fills the decoder calls, so
+WAIT_S can stay short (5 ms: with 20 ms a lone visitor waited 10 ms more, for nothing the room gained).
 
 After each model call the replica hands the memory the call freed back to the system (glibc's malloc_trim):
 a 16-row call leaves some 50 MiB of freed heap that the process would otherwise keep until its next call.
@@ -193,7 +194,7 @@ class Replica:
         that arrived before the last of them came here is still before the decoder, or they make a full batch (at most
         LONGEST_WAIT_S); then they all go on together, and Ray's `draw` batch takes them as one."""
         async with self.reached:
-            self.before_decoder.discard(number)
+            self._arrived(number)
             self.horizon = max(self.horizon, self.arrivals)
             self.waiting_rows += rows
             group = self.group
@@ -207,7 +208,6 @@ class Replica:
                     return True
                 return False
 
-            self.reached.notify_all()
             try:
                 await asyncio.wait_for(self.reached.wait_for(released), LONGEST_WAIT_S)
             except TimeoutError:
@@ -218,9 +218,13 @@ class Replica:
 
     async def _left(self, number: int) -> None:
         async with self.reached:
-            if number in self.before_decoder:
-                self.before_decoder.discard(number)
-                self.reached.notify_all()
+            self._arrived(number)
+
+    def _arrived(self, number: int) -> None:
+        """Request `number` is at the decoder, or has gone: the waiters there look again (under `reached`)."""
+        if number in self.before_decoder:
+            self.before_decoder.discard(number)
+            self.reached.notify_all()
 
     def on_model(self, kind: str, call):
         """Run `call()` on the model's thread's time, keeping the prediction of when the model is free."""
