@@ -29,6 +29,8 @@ _HOMES = {
     "tasks.variations": ("variations",),
     "tasks.interpolation": ("interpolate", "interpolation_embeddings"),
     "tasks.sizing": ("planned_size",),
+    "fine_tuning": ("FineTune", "Training", "TrainingEvent", "finetune"),
+    "training_view": ("TrainingView",),
     "grids": ("image_grid", "image_row"),
     "inside": ("denoising_steps", "denoising_strip", "final_picture", "guidance_grid", "latent_channels", "similarity"),
     "kit": ("Kit",),
@@ -56,7 +58,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
         globals()[name] = value  # found once
         return value
-    if name in ("devices", "masks", "tasks", "knowledge", "memory", "extras", "serve", "wire", "remote"):
+    if name in ("devices", "masks", "tasks", "knowledge", "memory", "extras", "serve", "wire", "remote", "adapters"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'kandinsky_lab' has no attribute {name!r}")
 

@@ -55,6 +55,16 @@ class Backend:
         """The picture's depth as an L picture (depth.py)."""
         raise NotImplementedError
 
+    adapter = None  # the LoRA adapter every task draws with (adapters.Adapter), or None: the base model
+
+    def load_adapter(self, folder, scale: float = 1.0):
+        """Draw every task with the LoRA adapter in `folder` (adapters.py) at `scale`; returns it."""
+        raise NotImplementedError
+
+    def unload_adapter(self):
+        """Draw with the base model again; returns the adapter that was loaded (or None)."""
+        raise NotImplementedError
+
     @property
     def example_prompts(self) -> tuple[str, str]:
         """Prompts to start with: shapes for nano (it knows nothing else), the model card's otherwise."""

@@ -63,7 +63,7 @@ def prompt_embeddings(
         raise SettingsError("seeds must hold at least one seed")
     rows, negatives = [], []
     for k, seed in enumerate(seeds):
-        key = ("prior", prompt, negative_prompt, steps, float(guidance_scale), seed, kit.dtype)
+        key = ("prior", prompt, negative_prompt, steps, float(guidance_scale), seed, kit.dtype, kit.prior_tag)
         found = kit.recall(key)
         if found is None:
             callback = pipeline_callback("prior", steps, k + 1, len(seeds), on_step, stop)

@@ -95,8 +95,9 @@ def largest_region(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes)) if len(sizes) > 1 else np.zeros_like(mask)
 
 
-def describe(image: Image.Image) -> dict[str, str | float | None]:
-    """What the picture shows; the object's attributes are None when no object stands out."""
+def describe(image: Image.Image, shapes: tuple[str, ...] = world.SHAPES) -> dict[str, str | float | None]:
+    """What the picture shows; the object's attributes are None when no object stands out. `shapes`: the
+    outlines to choose from (nano's world; add world.NEW_SHAPES to judge a fine-tuned model's new shape)."""
     pixels = np.asarray(image.convert("RGB").resize((world.SIDE, world.SIDE)), dtype=np.float64)
     background_rgb = border_color(pixels)
     found: dict[str, str | float | None] = {"background": nearest_color(background_rgb)}
@@ -107,7 +108,7 @@ def describe(image: Image.Image) -> dict[str, str | float | None]:
     rows, cols = np.nonzero(mask)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     cx, cy = (left + right) / 2, (top + bottom) / 2
-    fits = {shape: _overlap(mask, shape, cx, cy, right - left, bottom - top) for shape in world.SHAPES}
+    fits = {shape: _overlap(mask, shape, cx, cy, right - left, bottom - top) for shape in shapes}
     found["shape"] = max(fits, key=fits.get)
     found["fit"] = fits[found["shape"]]
     found["position"] = min(world.POSITIONS, key=lambda p: (world.POSITIONS[p][0] - cx) ** 2 + (world.POSITIONS[p][1] - cy) ** 2)

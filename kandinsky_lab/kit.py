@@ -61,6 +61,8 @@ class Kit(Backend):
     _execution: torch.device | None = field(init=False, default=None, repr=False)  # see execution_device
     extras: dict = field(init=False, default_factory=dict, repr=False)  # task -> pipeline with its own UNet (extras.py)
     depth_estimator: object | None = field(init=False, default=None, repr=False)  # transformers' depth pipeline (depth.py)
+    adapter: object | None = field(init=False, default=None, repr=False)  # the LoRA adapter tasks draw with (adapters.py)
+    prior_tag: tuple | None = field(init=False, default=None, repr=False)  # the adapter the prior draws with now, for its cache
 
     def __post_init__(self):
         # Built from the decoder's own module objects: no second copy of any weight.
@@ -94,6 +96,19 @@ class Kit(Backend):
         from .depth import estimate
 
         return estimate(self, picture)
+
+    def load_adapter(self, folder, scale: float = 1.0):
+        """Draw every task with the LoRA adapter in `folder` (kl.finetune's), at `scale` unless settings say
+        otherwise (`adapter_scale`); replaces the adapter loaded before. Returns it (adapters.Adapter)."""
+        from .adapters import load
+
+        return load(self, folder, scale)
+
+    def unload_adapter(self):
+        """Back to the base model: the adapter's LoRA layers are taken out. Returns the adapter (or None)."""
+        from .adapters import unload
+
+        return unload(self)
 
     @property
     def size_multiple(self) -> int:

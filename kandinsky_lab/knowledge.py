@@ -82,7 +82,8 @@ def notes(kit, settings: Sampling, height: int | None = None, width: int | None 
     width = width or settings.width or kit.default_size
     name, side = kit.source if kit.source == "nano" else "this model", kit.trained_size
     texts = prompt_texts(settings)
-    unknown = unknown_words(kit.vocabulary, texts)
+    taught = (getattr(kit, "adapter", None) and kit.adapter.info.get("words")) or []  # a loaded adapter's new words
+    unknown = unknown_words(kit.vocabulary | set(taught), texts)
     factor = height * width / side**2
     problems = []
     if unknown:

@@ -27,7 +27,7 @@ from pathlib import Path
 import PIL.Image
 from PIL.PngImagePlugin import PngInfo
 
-from .errors import FileFormatError, SettingsError, WrongType, expect_whole
+from .errors import FileFormatError, KitError, SettingsError, WrongType, expect_whole
 from .result import Result
 from .settings import SAMPLER_LABELS, ControlNet, ImageToImage, Inpaint, Interpolation, TextToImage, Variations, check
 
@@ -114,6 +114,7 @@ def record(result: Result, index: int) -> dict:
         "prior_seed": result.prior_seeds[index],
         "decoder_seed": result.decoder_seeds[index],
         "model": result.model,
+        "adapter": result.adapter,  # the LoRA adapter (name, digest, parts, scale) or None: regenerate checks it
         "notes": result.notes,  # what the kit said about the inputs (e.g. words the model never saw)
         "versions": {p: _version(p) for p in ("kandinsky-lab", "diffusers", "transformers", "torch")},
     }
@@ -143,6 +144,8 @@ def parameters_text(result: Result, index: int) -> str:
         fields["Denoising strength"] = s.strength
     if isinstance(s, Interpolation):
         fields["Interpolation"] = s.mode
+    if result.adapter:
+        fields["Lora"] = f"{result.adapter['name']} ({result.adapter['digest']}) x{result.adapter['scale']:g}"
     lines = [prompt]
     if s.negative_prompt:
         lines.append(f"Negative prompt: {s.negative_prompt}")
@@ -291,8 +294,25 @@ def regenerate(kit, path: str | os.PathLike, images=()) -> PIL.Image.Image:
     settings, index, batch_size = load_settings(path, images)
     from .tasks import run  # the tasks import this module to save
 
+    settings = with_recorded_adapter(kit, read_record(path), settings, path)
     result = run(kit, settings, batch_size=batch_size)
     return result.images[index]
+
+
+def with_recorded_adapter(kit, data: dict, settings, path):
+    """The settings to draw with the adapter the picture was made with, which must be the Kit's (by digest); a
+    picture made without one draws at adapter_scale 0 (the base model) while an adapter is loaded."""
+    made_with, loaded = data.get("adapter"), getattr(kit, "adapter", None)
+    if made_with is None:
+        return dataclasses.replace(settings, adapter_scale=0.0) if loaded is not None else settings
+    if not isinstance(made_with, dict) or not isinstance(made_with.get("digest"), str):
+        raise FileFormatError(f"{path}: its 'adapter' must be a JSON object with a 'digest', got {made_with!r}"[:300])
+    named = f"{made_with.get('name', '?')!r} ({made_with['digest']})"
+    if loaded is None:
+        raise KitError(f"{path} was drawn with the LoRA adapter {named}: load it first (kit.load_adapter(folder)), then regenerate")
+    if loaded.digest != made_with["digest"]:
+        raise KitError(f"{path} was drawn with the LoRA adapter {named}, and the loaded one is {loaded}: load {named} to make it again")
+    return dataclasses.replace(settings, adapter_scale=float(made_with.get("scale", settings.adapter_scale or 1.0)))
 
 
 def slug(text: str, limit: int = 40) -> str:

@@ -22,6 +22,7 @@ class Result:
     interrupted: str | None = None  # e.g. "stopped during the decoder at step 3"
     notes: list[str] = field(default_factory=list)  # what the kit did to the inputs, in words
     paths: list[Path] = field(default_factory=list)  # where each image was saved (with `save_to`)
+    adapter: dict | None = None  # the LoRA adapter it was drawn with: name, digest, parts, scale (adapters.py); None: the base model
 
     @property
     def size(self) -> tuple[int, int]:

@@ -25,6 +25,7 @@ SAMPLER_LABELS = dict(zip(SAMPLERS, ("DDPM", "DDIM", "DPM++ 2M", "UniPC", "Euler
 # Allowed ranges. The prior's UnCLIPScheduler spaces its timesteps by (1000 - 1) / (steps - 1), so it
 # needs 2 steps or more; neither scheduler has more than its 1000 training timesteps to offer.
 WHOLE_RANGES = {"prior_steps": (2, 1000), "steps": (1, 1000), "num_images": (1, 64)}
+MAX_ADAPTER_SCALE = 4.0  # beyond it a LoRA only breaks the picture
 NUMBER_RANGES = {"prior_guidance_scale": (0.0, 100.0), "guidance_scale": (0.0, 100.0)}
 
 
@@ -47,6 +48,7 @@ class Sampling:
     num_images: int = 1  # images per call, seeds counting up from `seed`
     seed: int = 0  # prior seed of the first image
     decoder_seed: int | None = None  # decoder seed of the first image; None: the same number as `seed`
+    adapter_scale: float | None = None  # how strongly a loaded LoRA adapter acts (0: the base model, 1: as trained); None: kit.load_adapter's scale
 
     def __post_init__(self):
         """numpy numbers become Python ones, and items/weights given as a list, array or generator a tuple,
@@ -175,6 +177,11 @@ def check_sampling(s: Sampling) -> None:
         value = getattr(s, name)
         if value is not None and not is_whole(value):
             raise wrong_type(name, "a whole number of pixels or None", value)
+    if s.adapter_scale is not None:
+        if not is_real(s.adapter_scale):
+            raise wrong_type("adapter_scale", "a number (0: the base model, 1: the adapter as trained) or None", s.adapter_scale)
+        if not math.isfinite(s.adapter_scale) or not -MAX_ADAPTER_SCALE <= s.adapter_scale <= MAX_ADAPTER_SCALE:
+            raise SettingsError(f"adapter_scale must be a number from {-MAX_ADAPTER_SCALE:g} to {MAX_ADAPTER_SCALE:g} or None, got {s.adapter_scale!r}")
 
 
 def check_words(name: str, text) -> None:

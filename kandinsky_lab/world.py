@@ -30,6 +30,7 @@ from .errors import SettingsError
 
 SIDE = 64
 SHAPES = ("circle", "square", "triangle", "star")
+NEW_SHAPES = ("heart", "cross")  # drawable, but never in nano's training pictures: fine-tuning teaches it (fine_tuning.py)
 COLORS = {  # CSS named colors
     "red": (255, 0, 0),
     "green": (0, 128, 0),
@@ -111,9 +112,24 @@ def outline(shape: str, cx: float, cy: float, width: float, height: float) -> li
             radius = 1.0 if i % 2 == 0 else 0.45
             angle = -math.pi / 2 + math.pi * i / 5
             points.append((radius * math.cos(angle), radius * math.sin(angle) + 0.1))
+    elif shape == "heart":
+        points = _heart()
+    elif shape == "cross":
+        a = 0.34  # half the width of each bar
+        points = [(-a, -1), (a, -1), (a, -a), (1, -a), (1, a), (a, a), (a, 1), (-a, 1), (-a, a), (-1, a), (-1, -a), (-a, -a)]
     else:
-        raise SettingsError(f"unknown shape {shape!r}: use one of {', '.join(SHAPES)}")
+        raise SettingsError(f"unknown shape {shape!r}: use one of {', '.join(SHAPES + NEW_SHAPES)}")
     return [(cx + px * width / 2, cy + py * height / 2) for px, py in points]
+
+
+def _heart(corners: int = 48) -> list[tuple[float, float]]:
+    """The classic heart curve (x = 16 sin³t, y = 13 cos t − 5 cos 2t − 2 cos 3t − cos 4t), point down, filling [-1, 1]²."""
+    ts = [2 * math.pi * i / corners for i in range(corners)]
+    xs = [16 * math.sin(t) ** 3 for t in ts]
+    ys = [-(13 * math.cos(t) - 5 * math.cos(2 * t) - 2 * math.cos(3 * t) - math.cos(4 * t)) for t in ts]
+    middle = (max(ys) + min(ys)) / 2
+    half = max(max(xs), (max(ys) - min(ys)) / 2)
+    return [(x / half, (y - middle) / half) for x, y in zip(xs, ys)]
 
 
 def _tinted(color: str, tint: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -177,7 +193,7 @@ def parse(prompt: str) -> dict[str, str]:
     if len(colors) > 1:
         found["background"] = colors[-1]
     for word in words:
-        if word in SHAPES:
+        if word in SHAPES or word in NEW_SHAPES:
             found["shape"] = word
         elif word in SIZES:
             found["size"] = word

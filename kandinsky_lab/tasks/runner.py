@@ -20,12 +20,12 @@ same `key` in one `draw`.
 
 import gc
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
-from .. import knowledge, memory
-from ..errors import CallbackError, GPUOutOfMemory
+from .. import adapters, knowledge, memory
+from ..errors import CallbackError, GPUOutOfMemory, KitError
 from ..result import Result
 from ..settings import Sampling
 from ..sizes import nearest_sizes
@@ -45,6 +45,7 @@ class Plan:
     decoder_steps: int | None = None  # steps the decoder runs (for progress); None: settings.steps
     prior_asks: tuple[str, ...] = ()  # prompts `embed` runs through the prior with no negative prompt (one row per
     # prior seed, cached on the Kit): a server may run them batched with other visitors' before calling `embed`
+    adapter: object | None = None  # the LoRA adapter it draws with (adapters.Adapter; settings.adapter_scale says how much)
 
     @property
     def steps(self) -> int:
@@ -53,14 +54,29 @@ class Plan:
     def key(self) -> tuple:
         """Plans with equal keys decode in one pipeline call (each row with its own seed's generator)."""
         s = self.settings
-        return (self.draw, s.height, s.width, s.steps, s.sampler, s.guidance_scale, tuple(sorted(self.options.items())))
+        adapter = adapters.tag(self.adapter, s.adapter_scale, "decoder")  # a call never mixes adapters or scales
+        return (self.draw, s.height, s.width, s.steps, s.sampler, s.guidance_scale, tuple(sorted(self.options.items())), adapter)
+
+    def adapter_record(self) -> dict | None:
+        """What a picture's metadata says about the adapter it was drawn with (None: the base model)."""
+        if self.adapter is None or not self.settings.adapter_scale:
+            return None
+        return self.adapter.record(self.settings.adapter_scale)
 
 
-def plan_for(kit, settings: Sampling) -> Plan:
-    """The task module's plan for `settings` (already checked)."""
+def plan_for(kit, settings: Sampling, adapter=None) -> Plan:
+    """The task module's plan for `settings` (already checked), drawing with `adapter` (default: the Kit's) at
+    `settings.adapter_scale`, filled in from the adapter's own scale when None."""
     from . import plans
 
-    return plans(settings)(kit, settings)
+    adapter = kit.adapter if adapter is None else adapter
+    if adapter is None and settings.adapter_scale:
+        raise KitError(f"adapter_scale={settings.adapter_scale:g} but no adapter is loaded: kit.load_adapter(folder) first (or leave adapter_scale as None)")
+    if adapter is not None and settings.adapter_scale is None:
+        settings = replace(settings, adapter_scale=adapter.scale)
+    plan = plans(settings)(kit, settings)
+    plan.adapter = adapter
+    return plan
 
 
 def say(kit, line: str) -> str:
@@ -105,8 +121,8 @@ def run_here(kit, settings: Sampling, *, on_step=None, stop=None, batch_size=Non
             notes.append(say(kit, f"{settings.num_images} images in batches of {batch_size}: all at once would not fit in the GPU's free memory"))
     batch_size = min(batch_size, settings.num_images)
     memory.check_fits(kit, settings.height, settings.width, batch_size)
-    result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), kit.source, batch_size, notes=notes)
-    with kit.lock:
+    result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), kit.source, batch_size, notes=notes, adapter=plan.adapter_record())
+    with kit.lock, adapters.active(kit, plan.adapter, settings.adapter_scale):
         stage, out_of_memory = "prior", False
         try:
             result.embeddings = plan.embed(on_step, stop)
