@@ -7,7 +7,7 @@ An adapter is a folder (finetune.py writes one at every checkpoint):
     prior/pytorch_lora_weights.safetensors      LoRA of the PriorTransformer's attention projections
 
 Someone who never installed the kit loads a part with diffusers alone:
-`unet.load_lora_adapter("heart/decoder", prefix=None)`. `kit.load_adapter(folder, scale=…)` loads every
+`unet.load_lora_adapter("heart/decoder", weight_name="pytorch_lora_weights.safetensors", prefix=None)`. `kit.load_adapter(folder, scale=…)` loads every
 part into the Kit's modules (peft, under a name made from the weights' digest); every task then draws with
 it at `settings.adapter_scale` (None: the scale given to load_adapter), and a saved picture's metadata names
 the adapter by that digest, so it regenerates only with the same adapter. `kit.unload_adapter()` takes the
@@ -28,7 +28,7 @@ from .errors import FileFormatError, KitError, SettingsError, is_real, plain_num
 from .settings import MAX_ADAPTER_SCALE as MAX_SCALE
 
 INFO_FILE = "adapter.json"
-WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # diffusers' default name: load_lora_adapter finds it unasked
+WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # diffusers' own name for LoRA weights
 PARTS = ("decoder", "prior")
 FORMAT = "kandinsky-lab adapter 1"
 

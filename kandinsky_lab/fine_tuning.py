@@ -107,6 +107,7 @@ class Training:
     interrupted: str | None = None
     notes: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)  # caption words the model had not seen
+    saved_step: int = 0  # the step `folder` holds
 
     @property
     def steps(self) -> int:
@@ -367,13 +368,13 @@ def finetune(kit, settings: FineTune, *, save_to: str | os.PathLike | None = Non
     from .kit import expect_kit
 
     expect_kit(kit, "fine-tuning")
+    if kit.adapter is not None:
+        raise KitError(f"the adapter {kit.adapter} is loaded: kit.unload_adapter() first, so the new one learns on the base model")
     check(kit, settings)
     if on_progress is not None and not callable(on_progress):
         raise wrong_type("on_progress", "a function taking a kl.TrainingEvent (or None)", on_progress)
     if stop is not None and not callable(getattr(stop, "is_set", None)):
         raise wrong_type("stop", "a kl.StopSignal (or None)", stop)
-    if kit.adapter is not None:
-        raise KitError(f"the adapter {kit.adapter} is loaded: kit.unload_adapter() first, so the new one learns on the base model")
     s = settings
     pictures, size, notes = prepared_pictures(kit, s)
     words = new_words(kit, s.captions)
@@ -460,7 +461,7 @@ def _train(kit, s, pictures, size, folder, words, notes, on_progress, stop) -> T
         if run.interrupted and run.steps and (not run.checkpoints or run.checkpoints[-1].name != f"step-{run.steps:05d}"):
             checkpoint(kit, s, run, folder, run.steps, TrainingEvent(run.steps, s.steps, {}))
     except torch.cuda.OutOfMemoryError:
-        kept = f"; the adapter of step {run.steps} is kept in {run.folder}" if run.folder else ""
+        kept = f"; the adapter of step {run.saved_step} is kept in {run.folder}" if run.folder else ""
         run.interrupted = "out of GPU memory"
         raise GPUOutOfMemory(f"the GPU ran out of memory while fine-tuning at {size} x {size}, {s.batch_size} pictures a step{kept}: try batch_size=1, gradient_checkpointing=True or a smaller size") from None
     finally:
@@ -483,6 +484,6 @@ def checkpoint(kit, s: FineTune, run: Training, folder: Path, step: int, event: 
     path = save(kit, s, folder / "checkpoints" / f"step-{step:05d}", step, words=run.words)
     run.checkpoints.append(path)
     event.checkpoint = path
-    run.folder = save(kit, s, folder, step, run.words) if step else None
+    run.folder, run.saved_step = save(kit, s, folder, step, run.words), step
     if s.preview_prompts:
         event.preview = run.previews[step] = preview(kit, s, step, run.words)

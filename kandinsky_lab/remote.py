@@ -52,6 +52,7 @@ class RemoteKit(Backend):
         self.vocabulary = None if info["vocabulary"] is None else frozenset(info["vocabulary"])
         self.guidance, self.offload, self.device = info["guidance"], info["offload"], info["device"]
         self.timing, self.limits = info["timing"], info["limits"]
+        self.adapter = None  # the LoRA adapter this kit's requests draw with (load_adapter)
 
     def __getattr__(self, name: str):
         if name in MODEL_PARTS:
@@ -109,6 +110,23 @@ class RemoteKit(Backend):
         answer = self._json("POST", "/v1/depth", {"picture": wire.picture_to_json(picture)})
         return wire.picture_from_json(answer["depth"], "depth")
 
+    def load_adapter(self, folder, scale: float = 1.0):
+        """Send the LoRA adapter in `folder` to the room's server (checked here first, then there); every task of this
+        kit then draws with it, and nobody else's does. Returns it (adapters.Adapter)."""
+        from . import adapters
+
+        scale = adapters.check_scale(scale)
+        adapter = dataclasses.replace(adapters.read(folder), scale=scale)
+        answer = self._json("POST", "/v1/adapters", wire.adapter_to_json(adapter))
+        if answer.get("digest") != adapter.digest:
+            raise KitError(f"the room's server read the adapter {adapter.name!r} as {answer.get('digest')!r}, not {adapter.digest!r}: send it again")
+        self.adapter = adapter
+        return adapter
+
+    def unload_adapter(self):
+        adapter, self.adapter = self.adapter, None
+        return adapter
+
     def stats(self) -> dict:
         """The server's decoder calls so far: rows per call (how well visitors were batched)."""
         return self._json("GET", "/v1/stats")
@@ -116,7 +134,11 @@ class RemoteKit(Backend):
     def generate(self, settings, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
         from .tasks.request import save_batch
 
+        if self.adapter is not None and settings.adapter_scale is None:
+            settings = dataclasses.replace(settings, adapter_scale=self.adapter.scale)
         body = {"request": wire.settings_to_json(settings), "batch_size": batch_size, "previews": previews, "events": on_step is not None}
+        if self.adapter is not None:
+            body["adapter"] = self.adapter.digest
         result = Result([], settings, settings.prior_seeds(), settings.decoder_seeds(), "", batch_size or 1)
         connection, response = self._open("POST", "/v1/generate", body)
         request_id, asked_stop = None, False
@@ -133,6 +155,7 @@ class RemoteKit(Backend):
                     result.settings = dataclasses.replace(settings, **event["settings"])
                     result.model, result.batch_size = f"{self.source}", event["batch_size"]
                     result.notes = list(event["notes"])
+                    result.adapter = event.get("adapter")
                     for note in result.notes:
                         if note not in self.said:
                             self.said.add(note)

@@ -31,6 +31,7 @@ class Limits:
     images: int = 4  # input pictures in one request
     steps: int = 200  # decoder steps, and prior steps
     num_images: int = 8  # pictures in one request
+    adapter_bytes: int = 8 * 2**20  # a LoRA adapter's weight files, all parts together
 
 
 def picture_to_json(image: PIL.Image.Image) -> dict:
@@ -124,3 +125,31 @@ def event_to_json(event) -> dict:
     if event.previews is not None:
         out["previews"] = [picture_to_json(p) for p in event.previews]
     return out
+
+
+def adapter_to_json(adapter) -> dict:
+    """An adapter folder (adapters.Adapter) as JSON: its adapter.json and each part's weights as base64."""
+    from .adapters import INFO_FILE, WEIGHTS_FILE
+
+    parts = {part: base64.b64encode((adapter.folder / part / WEIGHTS_FILE).read_bytes()).decode("ascii") for part in adapter.parts}
+    return {"digest": adapter.digest, "info": (adapter.folder / INFO_FILE).read_text(), "parts": parts}
+
+
+def adapter_files(value, folder, limits: Limits) -> None:
+    """Write an adapter sent as JSON into `folder` (adapters.read then checks it as it checks a local one)."""
+    from .adapters import INFO_FILE, PARTS, WEIGHTS_FILE
+
+    if not (isinstance(value, dict) and isinstance(value.get("info"), str) and isinstance(value.get("parts"), dict)):
+        raise SettingsError("an adapter must be {'info': adapter.json's text, 'parts': {part: base64 weights}}")
+    if not value["parts"] or any(part not in PARTS or not isinstance(data, str) for part, data in value["parts"].items()):
+        raise SettingsError(f"an adapter's parts must be one or both of {PARTS}, each base64 weights")
+    if sum(len(data) * 3 // 4 for data in value["parts"].values()) > limits.adapter_bytes:
+        raise SettingsError(f"this adapter's weights are over this room's limit of {limits.adapter_bytes:,} bytes")
+    (folder / INFO_FILE).write_text(value["info"])
+    for part, data in value["parts"].items():
+        try:
+            weights = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise SettingsError(f"the adapter's {part} weights are not base64: {error}") from None
+        (folder / part).mkdir()
+        (folder / part / WEIGHTS_FILE).write_bytes(weights)

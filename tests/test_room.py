@@ -6,6 +6,7 @@ decoder call at width 96 raises CUDA's out-of-memory error, as a full GPU would)
 checking the server still serves.
 """
 
+import dataclasses
 import http.client
 import json
 import os
@@ -132,6 +133,64 @@ def test_visitors_asking_alike_are_decoded_in_one_call_with_their_own_seeds(serv
         alone = kl.text_to_image(nano, settings).images[0]
         difference = np.abs(pixels(result.images[0]) - pixels(alone))
         assert difference.mean() < 0.5 and difference.max() <= 8, (settings.seed, difference.mean(), difference.max())
+
+
+@pytest.fixture(scope="module")
+def adapter(nano, tmp_path_factory):
+    from tests.lora import train
+
+    return train(nano, tmp_path_factory.mktemp("adapter") / "heart").folder
+
+
+def test_an_adapter_sent_to_the_room_draws_the_local_pixels_for_its_visitor_only(server, nano, adapter):
+    """One visitor loads a LoRA adapter: their pictures are a local kit's with it (prior and decoder); another
+    visitor asking the same at the same moment gets the base model's, and no decoder call mixes the two."""
+    mine, theirs = kl.load(server.address, token=ROOM_CODE), kl.load(server.address, token=ROOM_CODE)
+    loaded = mine.load_adapter(adapter)
+    assert loaded.digest == kl.adapters.read(adapter).digest and mine.adapter is loaded and theirs.adapter is None
+    asked = kl.TextToImage(prompt="a red heart on a white background", seed=3, steps=8, prior_steps=3)
+    before = len(mine.stats()["batch_sizes"])
+    results = {}
+    go = threading.Barrier(2)
+
+    def visit(name, kit):
+        go.wait()
+        results[name] = kl.text_to_image(kit, asked)
+
+    threads = [threading.Thread(target=visit, args=pair) for pair in (("mine", mine), ("theirs", theirs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(mine.stats()["batch_sizes"][before:]) == [1, 1]  # two calls: the adapter is in the plan's key
+    base = kl.text_to_image(nano, asked)
+    nano.load_adapter(adapter)
+    try:
+        local = kl.text_to_image(nano, asked)
+    finally:
+        nano.unload_adapter()
+    assert results["mine"].adapter == local.adapter and results["mine"].settings == local.settings
+    assert np.array_equal(pixels(results["mine"].images[0]), pixels(local.images[0]))
+    assert np.array_equal(pixels(results["theirs"].images[0]), pixels(base.images[0])) and results["theirs"].adapter is None
+    half = kl.text_to_image(mine, dataclasses.replace(asked, adapter_scale=0.0))
+    assert np.array_equal(pixels(half.images[0]), pixels(base.images[0]))
+    mine.unload_adapter()
+    assert np.array_equal(pixels(kl.text_to_image(mine, asked).images[0]), pixels(base.images[0]))
+
+
+def test_damaged_and_foreign_adapters_are_refused_by_name(server, remote, adapter, tmp_path):
+    damaged = Path(shutil.copytree(adapter, tmp_path / "damaged"))
+    (damaged / "prior" / kl.adapters.WEIGHTS_FILE).write_bytes(b"\x02" + b"\x00" * 7 + b"{}")
+    with pytest.raises(kl.FileFormatError, match="prior.*holds no LoRA weights"):  # checked by the client
+        remote.load_adapter(damaged)
+    foreign = Path(shutil.copytree(adapter, tmp_path / "foreign"))
+    info = json.loads((foreign / "adapter.json").read_text())
+    info["base"] = {"source": "another-model", "decoder": "0" * 12, "prior": "0" * 12}
+    (foreign / "adapter.json").write_text(json.dumps(info))
+    with pytest.raises(kl.KitError, match="was made for 'another-model', whose decoder is not this model's"):  # by the server
+        remote.load_adapter(foreign)
+    assert remote.adapter is None
+    served(server)
 
 
 def test_visitors_clicking_a_moment_apart_share_one_decoder_call(server):

@@ -34,11 +34,14 @@ import dataclasses
 import gc
 import importlib
 import os
+import shutil
 import sys
+import tempfile
 import time
-from collections import deque
+from collections import Counter, OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from ray import serve
 
@@ -47,6 +50,7 @@ from ..errors import KitError, SettingsError
 from ..steps import Interrupted, StepEvent, StopSignal
 from .server import MAX_BATCH, WAIT_S
 
+MAX_ADAPTERS = 16  # LoRA adapters a replica keeps loaded (the least recently used unused one goes first)
 LONGEST_WAIT_S = 10.0  # a batch never waits longer than this for the model
 # The model's thread leaves its step events in a list that the event loop reads every GATHER_S: waking the loop
 # at every step (nano makes ~100 a second) made the model's thread wait for the GIL each time (0.3 s a picture)
@@ -100,7 +104,15 @@ class PriorRow:
     stop: StopSignal
     batch: int  # which of the request's prior rows (as a local kit numbers them)
     batches: int
+    adapter: object = None  # the request's LoRA adapter (adapters.Adapter) and its scale: rows of another one never share a call
+    scale: float | None = None
     size = 1
+
+    @property
+    def group(self) -> tuple:
+        from ..adapters import tag
+
+        return (self.steps, float(self.guidance), tag(self.adapter, self.scale, "prior"))
 
     @property
     def total(self) -> int:
@@ -156,6 +168,9 @@ class Replica:
         self.waiting_rows = 0  # rows waiting to go to the decoder together (wait_for_earlier)
         self.group = 0  # counts the groups of waiters that went on together
         self.call_s = {"prior": 0.0, "decoder": 0.0}  # running mean of a call's seconds, per kind
+        self.adapters: OrderedDict = OrderedDict()  # digest -> adapters.Adapter loaded into the model, newest last
+        self.adapter_folder = Path(tempfile.mkdtemp(prefix="kandinsky-lab-adapters-"))
+        self.using: Counter = Counter()  # digest -> requests drawing with it now (never unloaded meanwhile)
         self.timing = None
         if self.kit.vocabulary is not None and self.kit.trained_size is not None:
             from ..timing import calibrate
@@ -238,6 +253,52 @@ class Replica:
             hand_back_memory()
             self.free_at = time.monotonic()
 
+    async def add_adapter(self, payload: dict) -> dict:
+        """A visitor's LoRA adapter (wire.adapter_to_json): checked, loaded into the model; its digest and name."""
+        try:
+            adapter = await asyncio.get_running_loop().run_in_executor(self.pool, self._install, payload)
+        except (KitError, ValueError, TypeError) as error:
+            return {"type": "error", "error": type(error).__name__, "message": str(error)}
+        return {"type": "adapter", "digest": adapter.digest, "name": adapter.name, "parts": list(adapter.parts)}
+
+    def _install(self, payload) -> object:
+        """Write the adapter's files to this replica's folder, read them as a local kit would, and load them."""
+        from .. import adapters
+
+        folder = Path(tempfile.mkdtemp(dir=self.adapter_folder))
+        try:
+            wire.adapter_files(payload, folder, self.limits)
+            adapter = adapters.read(folder)
+            adapters.check_fits(self.kit, adapter)  # every time: the same weights may come with another adapter.json
+            if adapter.digest in self.adapters:
+                shutil.rmtree(folder)
+                self.adapters.move_to_end(adapter.digest)
+                return self.adapters[adapter.digest]
+            with self.kit.lock:
+                adapters.put(self.kit, adapter)
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self.adapters[adapter.digest] = adapter
+        for digest in [d for d in self.adapters if not self.using[d]][: max(0, len(self.adapters) - MAX_ADAPTERS)]:
+            with self.kit.lock:
+                adapters.remove(self.kit, self.adapters.pop(digest))
+        return adapter
+
+    async def _adapter(self, asked) -> object:
+        """The adapter a request draws with: loaded already, or from the payload the room keeps for it."""
+        if asked is None:
+            return None
+        if not isinstance(asked, dict) or not isinstance(asked.get("digest"), str):
+            raise SettingsError("a request's adapter must be {'digest': …}")
+        if asked["digest"] in self.adapters:
+            self.adapters.move_to_end(asked["digest"])
+            return self.adapters[asked["digest"]]
+        if asked.get("payload") is None:
+            raise KitError(f"the room's server does not hold the adapter {asked['digest']}: load it again (kit.load_adapter)")
+        payload = await asked["payload"]  # a Ray object the room put when the adapter was sent
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._install, payload)
+
     async def depth(self, picture: dict) -> dict:
         from ..depth import depth_map
 
@@ -275,7 +336,7 @@ class Replica:
 
         loop = asyncio.get_running_loop()
         in_model = lambda call, *args: loop.run_in_executor(self.pool, call, *args)  # noqa: E731
-        stage, settings = "prior", None
+        stage, settings, adapter = "prior", None, None
         number, self.arrivals = self.arrivals, self.arrivals + 1
         if not (isinstance(request, dict) and request.get("follows")):  # a visitor's next run is waited for by nobody
             self.before_decoder.add(number)
@@ -285,15 +346,18 @@ class Replica:
             settings = wire.settings_from_json(request.get("request"), self.limits)
             check(settings)  # the task function's own checks
             batch_size = check_options(settings, batch_size=request.get("batch_size"), previews=request.get("previews"))
-            plan = await in_model(plan_for, self.kit, settings)
+            adapter = await self._adapter(request.get("adapter"))
+            if adapter is not None:
+                self.using[adapter.digest] += 1
+            plan = await in_model(plan_for, self.kit, settings, adapter)
             s = plan.settings
             wire.check_limits(s, self.limits)
             rows = len(s.decoder_seeds())
             fitting = await in_model(self.kit.fitting_batch, s.height, s.width, min(rows, self.max_batch))
             chunk = max(1, min(batch_size or rows, self.max_batch, fitting))
             await in_model(self.kit.check_fits, s.height, s.width, chunk)
-            filled = {"height": s.height, "width": s.width, "guidance_scale": s.guidance_scale}
-            emit({"type": "start", "settings": filled, "notes": plan.notes, "batch_size": chunk})
+            filled = {"height": s.height, "width": s.width, "guidance_scale": s.guidance_scale, "adapter_scale": s.adapter_scale}
+            emit({"type": "start", "settings": filled, "notes": plan.notes, "batch_size": chunk, "adapter": plan.adapter_record()})
 
             def send(event: StepEvent) -> None:
                 emit(wire.event_to_json(event))
@@ -327,6 +391,8 @@ class Replica:
             return {"type": "error", "error": "KitError", "message": f"the server failed during the {stage}: {type(error).__name__}: {error}"}
         finally:
             await self._left(number)  # if it never reached the decoder: nobody waits for it any more
+            if adapter is not None:
+                self.using[adapter.digest] -= 1
 
     async def _batched_prior(self, plan, on_step, stop) -> int:
         """The plan's uncached prior rows through the batched `prior`, one at a time (a request's own rows run one
@@ -335,10 +401,11 @@ class Replica:
         seeds = s.prior_seeds()
         for prompt in plan.prior_asks:
             for k, seed in enumerate(seeds):
-                if self.kit.recall(self._prior_key(prompt, s.prior_steps, s.prior_guidance_scale, seed)) is not None:
+                row = PriorRow(prompt, s.prior_steps, s.prior_guidance_scale, seed, on_step, stop, k + 1, len(seeds), plan.adapter, s.adapter_scale)
+                if self.kit.recall(self._prior_key(row)) is not None:
                     continue
                 self.wait_for_model(self.prior)
-                kind, value = await self.prior(PriorRow(prompt, s.prior_steps, s.prior_guidance_scale, seed, on_step, stop, k + 1, len(seeds)))
+                kind, value = await self.prior(row)
                 if kind == "interrupted":
                     raise Interrupted("prior", value)
                 if kind == "error":
@@ -346,8 +413,9 @@ class Replica:
                 ran += 1
         return ran
 
-    def _prior_key(self, prompt: str, steps: int, guidance: float, seed: int) -> tuple:
-        return ("prior", prompt, "", steps, float(guidance), seed, self.kit.dtype)  # embeddings.prompt_embeddings' key
+    def _prior_key(self, row: PriorRow) -> tuple:
+        """embeddings.prompt_embeddings' key for the row (the adapter's tag last, as Kit.prior_tag puts it)."""
+        return ("prior", row.prompt, "", row.steps, float(row.guidance), row.seed, self.kit.dtype, row.group[2])
 
     @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=WAIT_S)
     async def prior(self, rows: list[PriorRow]) -> list[tuple]:
@@ -357,6 +425,7 @@ class Replica:
     def _prior_all(self, rows: list[PriorRow]) -> list[tuple]:
         import torch
 
+        from .. import adapters
         from ..quiet import no_truncation_warning
 
         outcomes, groups = {}, {}
@@ -364,12 +433,11 @@ class Replica:
             if r.stop.is_set():
                 outcomes[id(r)] = ("interrupted", 0)
             else:
-                groups.setdefault((r.steps, float(r.guidance)), []).append(r)
-        for (steps, guidance), members in groups.items():
-
+                groups.setdefault(r.group, []).append(r)
+        for (steps, guidance, _), members in groups.items():
             self.prior_sizes.append(len(members))
             try:
-                with self.kit.lock, no_truncation_warning():
+                with self.kit.lock, adapters.active(self.kit, members[0].adapter, members[0].scale), no_truncation_warning():
                     out = self.kit.prior(
                         [m.prompt for m in members],
                         negative_prompt=None,
@@ -386,13 +454,15 @@ class Replica:
                 continue
             for j, m in enumerate(members):
                 self.kit.prior_runs += 1
-                self.kit.remember(self._prior_key(m.prompt, steps, guidance, m.seed), (out.image_embeds[j : j + 1], out.negative_image_embeds[j : j + 1]))
+                self.kit.remember(self._prior_key(m), (out.image_embeds[j : j + 1], out.negative_image_embeds[j : j + 1]))
                 outcomes[id(m)] = ("interrupted", 0) if m.stop.is_set() else ("done", None)
         return [outcomes[id(r)] for r in rows]
 
     def _embed(self, plan, on_step, stop):
+        from .. import adapters
+
         before = self.kit.prior_runs
-        with self.kit.lock:
+        with self.kit.lock, adapters.active(self.kit, plan.adapter, plan.settings.adapter_scale):
             embeddings = plan.embed(on_step, stop)
         return embeddings, self.kit.prior_runs - before
 
@@ -431,6 +501,7 @@ class Replica:
         """One decoder call for the rows of `members` (the same key); per member, its pictures or what happened."""
         import torch
 
+        from .. import adapters
         from ..embeddings import Embeddings
         from ..tasks.runner import decoder_kwargs
 
@@ -445,7 +516,7 @@ class Replica:
         inputs = [m.plan.inputs for m in members for _ in range(m.size)]
         self.batch_sizes.append(len(seeds))
         try:
-            with self.kit.lock, self.kit.sampler(s.sampler):
+            with self.kit.lock, self.kit.sampler(s.sampler), adapters.active(self.kit, plan.adapter, s.adapter_scale):
                 images = plan.draw(self.kit, kwargs, inputs)
         except Interrupted as stopped:
             return {id(m): ("interrupted", str(stopped)) for m in members}

@@ -5,6 +5,8 @@
                        step, images, done | error
     POST /v1/stop      {"request": id}: cancel that request (queued: removed; running: its rows dropped)
     POST /v1/depth     {"picture": png} -> {"depth": png}
+    POST /v1/adapters  a LoRA adapter (wire.adapter_to_json) -> {"digest", "name", "parts"}: checked and loaded by a
+                       replica; the room keeps it (a Ray object) for every replica a request naming it reaches
     GET  /v1/stats     the decoder calls' batch sizes so far (benchmarks)
 
 Every request needs the room code (header X-Room-Code) when the room has one, checked before anything
@@ -50,6 +52,7 @@ class Room:
         self.held: dict[str, int] = defaultdict(int)  # visitor -> requests held
         self.turns: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # visitor -> one request at the model at a time
         self.stops: dict[str, tuple[str, asyncio.Event]] = {}  # request id -> (visitor, its stop)
+        self.adapters: dict[str, object] = {}  # digest -> the adapter's JSON, put in Ray's object store
 
     def _refused(self, request: Request) -> JSONResponse | None:
         if self.room_code is None:
@@ -100,6 +103,17 @@ class Room:
         except Exception as error:
             return refuse(400, "SettingsError", f"the picture cannot be read: {str(error).splitlines()[-1][:200]}")
 
+    @app.post("/v1/adapters")
+    async def adapter(self, request: Request):
+        if isinstance(body := await self._admit(request), JSONResponse):
+            return body
+        answer = await self.replica.add_adapter.remote(body)
+        if answer.get("type") == "adapter" and answer["digest"] not in self.adapters:
+            import ray
+
+            self.adapters[answer["digest"]] = ray.put(body)
+        return answer
+
     @app.post("/v1/stop")
     async def stop(self, request: Request):
         if isinstance(body := await self._admit(request), JSONResponse):
@@ -145,6 +159,8 @@ class Room:
             asked = body if isinstance(body, dict) else {}
             forwarded = {key: asked.get(key) for key in ("request", "batch_size", "previews")} | {"events": asked.get("events") is not False}
             forwarded["follows"] = follows  # it waited for this visitor's earlier request: nobody else's waits for it (replica.py)
+            if isinstance(asked.get("adapter"), str):  # the adapter's files go along by reference, for a replica without it
+                forwarded["adapter"] = {"digest": asked["adapter"], "payload": self.adapters.get(asked["adapter"])}
             events = self.replica.options(stream=True).generate.remote(forwarded)
             following = asyncio.ensure_future(events.__anext__())
             while True:
