@@ -68,7 +68,7 @@ class FineTune:
     # training, and learns its own pictures beside the new ones (DreamBooth's "prior preservation"), one each per step
     preview_prompts: tuple[str, ...] = ()  # drawn at each checkpoint with `preview_seed`
     preview_seed: int = 0
-    gradient_checkpointing: bool = False  # less GPU memory for a little more time per step
+    gradient_checkpointing: bool = False  # the decoder's UNet recomputes activations: less GPU memory, more time per step
     name: str = ""  # the adapter's name; "": the words it teaches (those the model has not seen), else "adapter"
 
     def __post_init__(self):
@@ -153,6 +153,8 @@ def check(kit, s: FineTune) -> None:
         raise wrong_type("gradient_checkpointing", "True or False", s.gradient_checkpointing)
     for part in s.parts:
         check_rank(adapters.modules(kit)[part], part, s.rank)
+    if s.gradient_checkpointing and not any(getattr(adapters.modules(kit)[p], "_supports_gradient_checkpointing", False) for p in s.parts):
+        raise SettingsError(f"gradient_checkpointing: the {' and the '.join(s.parts)} cannot checkpoint (only the decoder's UNet can): set it False")
 
 
 def targets(module, part: str) -> list[str]:
@@ -293,9 +295,7 @@ def add_lora(kit, part: str, rank: int, checkpointing: bool, seed: int) -> list[
         module.add_adapter(config, adapter_name=TRAINING)
     module.set_adapters([TRAINING])
     cast_training_params(module, dtype=torch.float32)
-    if checkpointing:
-        if not getattr(module, "_supports_gradient_checkpointing", False):
-            raise SettingsError(f"the {part} ({type(module).__name__}) does not support gradient checkpointing: set gradient_checkpointing=False")
+    if checkpointing and getattr(module, "_supports_gradient_checkpointing", False):
         module.enable_gradient_checkpointing()
     module.train()
     return [p for p in module.parameters() if p.requires_grad]
@@ -468,7 +468,7 @@ def _train(kit, s, pictures, size, folder, words, notes, on_progress, stop) -> T
         for p in s.parts:
             module = adapters.modules(kit)[p]
             if TRAINING in getattr(module, "peft_config", {}):
-                if s.gradient_checkpointing:
+                if s.gradient_checkpointing and getattr(module, "_supports_gradient_checkpointing", False):
                     module.disable_gradient_checkpointing()
                 adapters.remove(kit, adapters.Adapter(Path(), "", {"parts": [p]}, peft=TRAINING))
             module.eval()

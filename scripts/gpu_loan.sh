@@ -12,6 +12,11 @@
 #                                                 # files the replica, serves it with `python -m kandinsky_lab.serve`
 #                                                 # and runs `python -m benchmarks.room --no-per-kernel --visitors 1 8 32`
 #                                                 # (768², 25 + 50 steps: the app's defaults); figures in $OUT/room.md
+#   bash scripts/gpu_loan.sh finetune [ARGS...]   # there: kl.finetune on the real-scale replica (issue #39): seconds per
+#                                                 # step and peak memory at 512² and 768², rank 4 and 16, decoder and
+#                                                 # prior, gradient checkpointing off and on, then under a T4's 15 GiB
+#                                                 # (`python -m benchmarks.finetune_gpu`); figures in $OUT/finetune_gpu.md
+#                                                 # FINETUNE_EXERCISE=1: nano under the official ids, on this CPU
 # ray's wheel (about 80 MB) is over one device call's 64 MiB: `fetch` splits it into .whl/ray.part-*, and the
 # first call carries half of them, a second call (same warm machine) the rest; `room` joins them again.
 # The GPU image (/work/.library/device/KINDS.md) has torch, transformers, accelerate, huggingface_hub, numpy,
@@ -57,6 +62,21 @@ elif not (hub_cache.repo_folder(cache, 'kandinsky-community/kandinsky-2-2-decode
     HF_HUB_CACHE=/tmp/rs/gpu HF_HUB_OFFLINE=1 python3 -m benchmarks.room --source kandinsky-2-2 --no-per-kernel \
         --visitors 1 8 32 --dry-run "$@" 2>&1 | tee "$OUT/room.md"
     ;;
+finetune)
+    shift
+    if ls .whl/*.whl >/dev/null 2>&1; then
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    fi
+    export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
+    mkdir -p "${OUT:?OUT: where the device run collects what comes back}"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" || true
+    python3 -c "import sys; from pathlib import Path; from benchmarks import hub_cache, replica; from kandinsky_lab.loading import NANO_FOLDER
+cache = Path('/tmp/rs/gpu')
+if sys.argv[1] == '1': hub_cache.store_kit_folder(NANO_FOLDER, cache)
+elif not (hub_cache.repo_folder(cache, 'kandinsky-community/kandinsky-2-2-decoder') / 'refs' / 'main').exists(): replica.build_in_cache(cache, device='cuda', extras=False)" "${FINETUNE_EXERCISE:-0}"
+    exercise=""; [ "${FINETUNE_EXERCISE:-0}" = 1 ] && exercise="--exercise"
+    HF_HUB_CACHE=/tmp/rs/gpu HF_HUB_OFFLINE=1 python3 -m benchmarks.finetune_gpu --out "$OUT" $exercise "$@" 2>&1 | tee "$OUT/finetune_gpu.log"
+    ;;
 run)
     shift
     jobs="${1:?which jobs: table,t4,samplers,levers,notebooks}"
@@ -69,7 +89,7 @@ run)
     cp /tmp/replica/gpu.json "$OUT/gpu.json"  # this loan's figures merged into earlier loans' (real_scale.merged)
     ;;
 *)
-    sed -n '2,19p' "$0"
+    sed -n '2,24p' "$0"
     exit 2
     ;;
 esac
