@@ -162,6 +162,13 @@ def targets(module, part: str) -> list[str]:
     return [name for name, m in module.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and any(name.endswith("." + t) or name == t for t in TARGETS[part])]
 
 
+def lora_parameters(kit, part: str, rank: int) -> int:
+    """How many numbers a rank-`rank` LoRA of `part` trains: rank × (inputs + outputs) for each adapted layer."""
+    module = adapters.modules(kit)[part]
+    named = dict(module.named_modules())
+    return sum(rank * sum(features(named[name])) for name in targets(module, part))
+
+
 def check_rank(module, part: str, rank: int) -> None:
     layers = {name: min(features(m)) for name, m in module.named_modules() if name in set(targets(module, part))}
     if not layers:

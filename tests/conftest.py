@@ -7,6 +7,7 @@ model; unit tests use "tiny", which is built in milliseconds.
 import os
 
 os.environ.setdefault("KANDINSKY_LAB_SOURCE", "nano")
+os.environ.setdefault("KANDINSKY_LAB_TRAIN_STEPS", "8")  # notebook 09's training runs: seconds in the suite (benchmarks.finetune trains for real)
 
 import pytest
 

@@ -67,7 +67,7 @@ SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
 
 def test_notebooks_are_stored_without_outputs():
     """No outputs, except the small text that nbval compares in `# NBVAL_CHECK_OUTPUT` cells."""
-    assert [p.name[:2] for p in LESSONS] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
+    assert [p.name[:2] for p in LESSONS] == ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09"]
     for path in LESSONS + SOLUTIONS:
         nb = json.loads(path.read_text())
         checked = 0
