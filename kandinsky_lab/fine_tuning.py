@@ -402,18 +402,11 @@ def adapter_folder(save_to, name: str) -> Path:
     if save_to is None:
         base = Path("outputs") / "adapters" / name
         folder = next(f for n in range(1, 10_000) if not (f := base.with_name(name if n == 1 else f"{name}-{n}")).exists())
-    elif not isinstance(save_to, (str, os.PathLike)):
-        raise wrong_type("save_to", "a folder path (text or pathlib.Path) or None", save_to)
     else:
-        folder = Path(save_to)
-        if folder.is_file():
-            raise SettingsError(f"save_to {str(folder)!r} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SettingsError(f"save_to {str(folder)!r} cannot be created: {error.strerror or error}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SettingsError(f"save_to {str(folder)!r} is not writable: choose another folder")
+        folder = save_to
+    from .tasks.request import writable_folder
+
+    folder = writable_folder(folder)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     return folder
 

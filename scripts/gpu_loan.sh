@@ -29,6 +29,22 @@ cd "$(dirname "$0")/.."
 # what the GPU image holds (KINDS.md, read 2026-11-17) or the GPU jobs do not need
 SKIP='torch|triton|nvidia-.*|transformers|accelerate|huggingface-hub|hf-xet|tokenizers|safetensors|numpy|pillow|matplotlib|contourpy|cycler|fonttools|kiwisolver|pyparsing|python-dateutil|six|packaging|filelock|fsspec|jinja2|markupsafe|pyyaml|regex|requests|urllib3|idna|certifi|charset-normalizer|tqdm|typing-extensions|sympy|mpmath|networkx|pytest|pluggy|iniconfig|pygments|psutil|attrs|httpx|httpcore|h11|anyio|sniffio|click|typer|rich|shellingham|markdown-it-py|mdurl|setuptools|wheel|pip|zipp|coverage|kandinsky-lab|playwright|greenlet|jupyterlab|jupyterlab-server|jupyter-server|jupyter-server-terminals|jupyter-lsp|jupyter-events|jupyter-builder|notebook-shim|voila|argon2-cffi|argon2-cffi-bindings|terminado|send2trash|babel|json5|async-lru|websockets|websocket-client'
 
+# the wheels, $OUT, the GPU's name, and the real-scale replica filed under the official ids in /tmp/rs/gpu
+# (argument 1: nano under those ids instead, for an exercise on a CPU); `room` and `finetune` start with it
+replica_in_cache() {
+    if ls .whl/*.whl >/dev/null 2>&1; then  # none on a machine that has the packages (an exercise on this CPU)
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    fi
+    export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
+    mkdir -p "${OUT:?OUT: where the device run collects what comes back}"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" || true
+    # the replica in the hub layout (as real_scale's jobs file it); "1": nano under the official ids, on a CPU
+    python3 -c "import sys; from pathlib import Path; from benchmarks import hub_cache, replica; from kandinsky_lab.loading import NANO_FOLDER
+cache = Path('/tmp/rs/gpu')
+if sys.argv[1] == '1': hub_cache.store_kit_folder(NANO_FOLDER, cache)
+elif not (hub_cache.repo_folder(cache, 'kandinsky-community/kandinsky-2-2-decoder') / 'refs' / 'main').exists(): replica.build_in_cache(cache, device='cuda', extras=False)" "$1"
+}
+
 case "${1:-}" in
 fetch)
     grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
@@ -48,32 +64,13 @@ fetch)
 room)
     shift
     if [ -e .whl/ray.name ]; then cat .whl/ray.part-* > ".whl/$(cat .whl/ray.name)"; fi
-    if ls .whl/*.whl >/dev/null 2>&1; then  # none on a machine that has the packages (ROOM_EXERCISE on this CPU)
-        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    fi
-    export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
-    mkdir -p "${OUT:?OUT: where the device run collects what comes back}"
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" || true
-    # the replica in the hub layout (as real_scale's jobs file it); ROOM_EXERCISE=1: nano under the official ids, on a CPU
-    python3 -c "import sys; from pathlib import Path; from benchmarks import hub_cache, replica; from kandinsky_lab.loading import NANO_FOLDER
-cache = Path('/tmp/rs/gpu')
-if sys.argv[1] == '1': hub_cache.store_kit_folder(NANO_FOLDER, cache)
-elif not (hub_cache.repo_folder(cache, 'kandinsky-community/kandinsky-2-2-decoder') / 'refs' / 'main').exists(): replica.build_in_cache(cache, device='cuda', extras=False)" "${ROOM_EXERCISE:-0}"
+    replica_in_cache "${ROOM_EXERCISE:-0}"
     HF_HUB_CACHE=/tmp/rs/gpu HF_HUB_OFFLINE=1 python3 -m benchmarks.room --source kandinsky-2-2 --no-per-kernel \
         --visitors 1 8 32 --dry-run "$@" 2>&1 | tee "$OUT/room.md"
     ;;
 finetune)
     shift
-    if ls .whl/*.whl >/dev/null 2>&1; then
-        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    fi
-    export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
-    mkdir -p "${OUT:?OUT: where the device run collects what comes back}"
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" || true
-    python3 -c "import sys; from pathlib import Path; from benchmarks import hub_cache, replica; from kandinsky_lab.loading import NANO_FOLDER
-cache = Path('/tmp/rs/gpu')
-if sys.argv[1] == '1': hub_cache.store_kit_folder(NANO_FOLDER, cache)
-elif not (hub_cache.repo_folder(cache, 'kandinsky-community/kandinsky-2-2-decoder') / 'refs' / 'main').exists(): replica.build_in_cache(cache, device='cuda', extras=False)" "${FINETUNE_EXERCISE:-0}"
+    replica_in_cache "${FINETUNE_EXERCISE:-0}"
     exercise=""; [ "${FINETUNE_EXERCISE:-0}" = 1 ] && exercise="--exercise"
     HF_HUB_CACHE=/tmp/rs/gpu HF_HUB_OFFLINE=1 python3 -m benchmarks.finetune_gpu --out "$OUT" $exercise "$@" 2>&1 | tee "$OUT/finetune_gpu.log"
     ;;

@@ -48,6 +48,15 @@ def check_save_to(save_to, settings) -> None:
     serialise into the PNG metadata. A picture is never made only to be lost at the saving step."""
     from ..metadata import settings_to_dict  # metadata.py imports the tasks
 
+    writable_folder(save_to)
+    try:
+        json.dumps(settings_to_dict(settings))
+    except (TypeError, ValueError) as error:
+        raise SettingsError(f"these settings cannot be written into the PNG metadata: {error}") from None
+
+
+def writable_folder(save_to) -> Path:
+    """`save_to` as a folder that exists (made if need be) and can be written, or a SettingsError saying why not."""
     if not isinstance(save_to, (str, os.PathLike)):
         raise wrong_type("save_to", "a folder path (text or pathlib.Path) or None", save_to)
     folder = Path(save_to)
@@ -59,10 +68,7 @@ def check_save_to(save_to, settings) -> None:
         raise SettingsError(f"save_to {str(folder)!r} cannot be created: {error.strerror or error}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise SettingsError(f"save_to {str(folder)!r} is not writable: choose another folder")
-    try:
-        json.dumps(settings_to_dict(settings))
-    except (TypeError, ValueError) as error:
-        raise SettingsError(f"these settings cannot be written into the PNG metadata: {error}") from None
+    return folder
 
 
 def save_batch(result, count: int, save_to) -> None:
