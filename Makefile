@@ -67,7 +67,7 @@ serve: env
 		$(if $(SERVE_SOURCE),--source $(SERVE_SOURCE)) $(SERVE_ARGS)
 
 test: env
-	$(PY) -m pytest --nbval-lax -p no:cacheprovider
+	$(PY) -m pytest --nbval-lax -p no:cacheprovider --durations=30
 
 test-lowest: env
 	$(PY) scripts/lowest_versions.py --venv .venv-lowest

@@ -241,7 +241,9 @@ def encoded(kit, parts, pictures: list, embeds: torch.Tensor, captions: list[str
 
 
 def own_pictures(kit, s: FineTune, size: int) -> dict | None:
-    """The model's own pictures of `keep_prompts`, drawn before training, with the embeddings the prior gave them."""
+    """The model's own pictures of `keep_prompts`, drawn before training, with the embeddings the prior gave them.
+    A prior-only run needs only the embeddings: the decoder does not run."""
+    from .embeddings import prompt_embeddings
     from .settings import TextToImage
     from .tasks.text_to_image import text_to_image
 
@@ -249,9 +251,14 @@ def own_pictures(kit, s: FineTune, size: int) -> dict | None:
         return None
     pictures, embeds = [], []
     for i, prompt in enumerate(s.keep_prompts):
-        result = text_to_image(kit, TextToImage(prompt=prompt, seed=s.seed + i, height=size, width=size))
-        pictures.append(result.images[0])
-        embeds.append(result.embeddings.image_embeds.float().cpu())
+        drawn = TextToImage(prompt=prompt, seed=s.seed + i, height=size, width=size)
+        if "decoder" in s.parts:
+            result = text_to_image(kit, drawn)
+            pictures.append(result.images[0])
+            found = result.embeddings
+        else:
+            found = prompt_embeddings(kit, prompt, drawn.negative_prompt, drawn.prior_steps, drawn.prior_guidance_scale, drawn.prior_seeds())
+        embeds.append(found.image_embeds.float().cpu())
     return encoded(kit, s.parts, pictures, torch.cat(embeds), list(s.keep_prompts), size)
 
 

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -283,3 +284,17 @@ def test_damaged_foreign_and_misplaced_adapters_are_refused_by_name(clean, adapt
         kl.text_to_image(clean, kl.TextToImage(prompt=PROMPT, adapter_scale=1.0, **QUICK))
     with pytest.raises(kl.SettingsError, match="adapter_scale must be"):
         kl.text_to_image(clean, kl.TextToImage(prompt=PROMPT, adapter_scale=9.0, **QUICK))
+
+
+def test_the_kept_prompts_are_the_models_own_and_a_prior_only_run_draws_none(clean, monkeypatch):
+    """keep_prompts: what text_to_image gives for them, seed by seed; a prior-only run needs only the prior's
+    embeddings, so the decoder never runs."""
+    pictures, captions = hearts(2)
+    keep = ("a red circle on a white background", "a small blue star on the left on a yellow background")
+    settings = kl.FineTune(pictures=pictures, captions=captions, keep_prompts=keep, seed=5)
+    both = fine_tuning.own_pictures(clean, settings, 64)
+    drawn = [kl.text_to_image(clean, kl.TextToImage(prompt=p, seed=5 + i)) for i, p in enumerate(keep)]
+    assert torch.equal(both["image_embeds"], torch.cat([r.embeddings.image_embeds.float() for r in drawn]))
+    monkeypatch.setattr(type(clean.decoder.unet), "forward", lambda *a, **k: pytest.fail("the decoder ran for a prior-only run"))
+    prior_only = fine_tuning.own_pictures(clean, replace(settings, parts=("prior",)), 64)
+    assert torch.equal(prior_only["image_embeds"], both["image_embeds"]) and "latents" not in prior_only

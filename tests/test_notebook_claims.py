@@ -49,6 +49,18 @@ def pasted_back_keeps_the_outside(out: str) -> bool:
     return len(found) == 2 and float(found["pasted back"]) < float(found["through MoVQ"]) / 2
 
 
+def lora_grows_with_the_rank(out: str) -> bool:
+    """'part: N parameters; a LoRA of rank 4 trains a (p%), rank 16 b': r × (inputs + outputs) per layer, so b = 4 a, a tiny share."""
+    rows = [(int(n.replace(",", "")), int(a.replace(",", "")), int(b.replace(",", ""))) for n, a, b in re.findall(r"([\d,]+) parameters; a LoRA of rank 4 trains ([\d,]+) \([\d.]+%\), rank 16 ([\d,]+)", out)]
+    return len(rows) == 2 and all(b == 4 * a and a < n / 10 for n, a, b in rows)
+
+
+def files_under_two_megabytes(out: str) -> bool:
+    """"{'decoder': 'n KB', 'prior': 'm KB'}": each LoRA file under 2 MB."""
+    sizes = [int(k) for k in re.findall(r"'(\d+) KB'", out)]
+    return len(sizes) == 2 and all(k < 2048 for k in sizes)
+
+
 # (notebook, text in the checked cell's code, what its section's prose says, the stored printout agrees)
 CLAIMS = [
     ("01_text_to_image.ipynb", "grid.prior_runs", r"runs no prior at all here", lambda out: out.strip() == "prior runs for the whole grid: 0"),
@@ -63,6 +75,8 @@ CLAIMS = [
     ("03_interpolation.ipynb", "length vs start", r"the mix is shorter.*keeps the length", lerp_shorter_slerp_keeps),
     ("08_controlnet_and_variations.ipynb", "like the prompt", r"On nano the prompt takes over at every strength", prompt_takes_over),
     ("07_inpainting.ipynb", "outside the mask changed by", r"changes every pixel a little.*pastes the original back", pasted_back_keeps_the_outside),
+    ("09_fine_tuning.ipynb", "lora_parameters", r"\*r\* × \(inputs \+ outputs\)", lora_grows_with_the_rank),
+    ("09_fine_tuning.ipynb", "pytorch_lora_weights.safetensors').stat()", r"under 2 MB", files_under_two_megabytes),
 ]
 # checked cells whose printout is no count the prose claims: what they show
 SHOWN = {
@@ -73,6 +87,8 @@ SHOWN = {
     ("03_interpolation.ipynb", "kl.clip_input"): "the CLIP input and embedding shapes",
     ("05_playground.ipynb", "kl.load_settings"): "the settings read back from a PNG",
     ("07_inpainting.ipynb", "one latent cell"): "a cell's size and the two coverages the pictures above show",
+    ("09_fine_tuning.ipynb", "captions[:4]"): "four of the training captions, with the new word",
+    ("09_fine_tuning.ipynb", "words taught"): "the run's steps, checkpoints and taught word, and the adapter folder's files",
 }
 
 

@@ -638,10 +638,11 @@ def test_size_too_large_for_the_gpu_is_refused_before_the_prior(fresh_kit, monke
 def test_a_batch_too_large_for_the_gpu_is_split_into_batches_that_fit(fresh_kit, monkeypatch, capsys):
     """On a T4 the notebooks' 4-picture rows at 768² fit one or two at a time (the real-scale GPU run found it):
     with batch_size left to the kit they run in smaller batches, with a note; an asked-for batch is refused."""
-    monkeypatch.setattr(memory, "room", lambda kit: (LINES, 3 * GIB, "Tesla T4 (cuda:0)"))
-    s = T(prompt="a red circle", height=496, width=496, num_images=3, **FAST)  # 1 fits (2.9 GiB of 3), 2 do not (5.6 GiB)
-    assert memory.fitting_batch(fresh_kit, 496, 496, 3) == 1 and memory.fitting_batch(fresh_kit, 320, 320, 3) == 2
-    assert kl.planned_size(fresh_kit, s) == (496, 496)  # the panels' check: runnable
+    # a small room, so that small pictures (cheap to draw on the CPU) show it: the same arithmetic as 496² in 3 GiB
+    monkeypatch.setattr(memory, "room", lambda kit: (LINES, 0.75 * GIB, "Tesla T4 (cuda:0)"))
+    s = T(prompt="a red circle", height=160, width=160, num_images=3, **FAST)  # 1 fits (0.69 GiB of 0.75), 2 do not (0.88 GiB)
+    assert memory.fitting_batch(fresh_kit, 160, 160, 3) == 1 and memory.fitting_batch(fresh_kit, 128, 128, 3) == 2
+    assert kl.planned_size(fresh_kit, s) == (160, 160)  # the panels' check: runnable
     result = kl.text_to_image(fresh_kit, s)
     assert len(result.images) == 3 and result.batch_size == 1
     assert "3 images in batches of 1: all at once would not fit in the GPU's free memory" in result.notes
