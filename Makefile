@@ -82,6 +82,7 @@ bench: env
 	$(PY) -m benchmarks.controlnet
 	$(PY) -m benchmarks.batch
 	$(PY) -m benchmarks.panel
+	$(PY) -m benchmarks.finetune
 	$(PY) -m benchmarks.samplers
 	$(PY) -m benchmarks.real_scale
 	$(PY) -m benchmarks.gpu
