@@ -153,16 +153,16 @@ def write(shape: str, checked: dict, base_new: dict, base_old: dict, rows: list[
             f"| {r['parts']} | {r['seconds']:.0f} s | {r['steps']} | {r['trainable']:,} | {r['megabytes'] * 1024:.0f} KB | "
             f"{r['learned_shape']:.0%} ({r['learned_all']:.0%}) | {r['old_after']:.0%} / {r['old_before']:.0%} | {r['kept']:.2f}× | {r['decoded']:.0%} | {mark(met)} |"
         )
+    best = max(r["decoded"] for r in rows)  # the decoder alone, from a true picture's embedding
     lines += [
         "",
         f"Goals (issue 39, decoder + prior): the {shape} in ≥ {TARGETS['learned']:.0%}, nano's prompts keep ≥ {TARGETS['kept']:.0%} of their "
         f"accuracy, ≤ {TARGETS['seconds'] // 60} min of training, files ≤ {TARGETS['megabytes']:g} MB. The decoder-only row is the lesson of "
         "notebook 09: a decoder LoRA is conditioned on image embeddings only, so the word in the prompt does nothing.",
         (f"The last column is the diagnosis: handed a {shape}'s own image embedding, the decoder draws it in at most "
-         f"{max(r['decoded'] for r in rows):.0%} — nano's UNet has attention only in its 8 × 8 middle block, and a LoRA on "
+         f"{best:.0%} — nano's UNet has attention only in its 8 × 8 middle block, and a LoRA on "
          "attention projections does not teach it a new outline, so what the prior learns for the word cannot be drawn."
-         if max(r["decoded"] for r in rows) < 0.5 else
-         f"The last column: the decoder, handed a {shape}'s own image embedding, draws it in up to {max(r['decoded'] for r in rows):.0%}."),
+         if best < 0.5 else f"The last column: the decoder, handed a {shape}'s own image embedding, draws it in up to {best:.0%}."),
         "The GPU rows (the real-scale replica: seconds per step and peak memory at 512² and 768², rank 4 and 16, decoder and "
         "prior, with and without gradient checkpointing, under a T4's 15 GiB): **not measured yet** — no session has had a "
         "GPU; `bash scripts/gpu_loan.sh finetune` has the job ready.",
