@@ -200,6 +200,7 @@ def remove(kit, adapter: Adapter) -> None:
         if adapter.peft_name in names:
             if len(names) == 1:
                 module.unload_lora()  # the peft wrappers go too: the very modules that were loaded
+                module._hf_peft_config_loaded = None  # as diffusers >= 0.35 does; 0.34 leaves it set, and add_adapter then fails
             else:
                 module.delete_adapters(adapter.peft_name)
 
@@ -230,8 +231,16 @@ def switch(kit, adapter: Adapter | None, scale: float | None) -> None:
             module.disable_adapters()
         else:
             module.enable_adapters()
-            module.set_adapters([adapter.peft_name], weights=[scale])
+            activate(module, adapter.peft_name, scale)
     kit.prior_tag = tag(adapter, scale, "prior")  # part of the key of remembered prior outputs (embeddings.py)
+
+
+def activate(module, name: str, scale: float = 1.0) -> None:
+    """Draw with the module's adapter `name` at `scale`: what `set_adapters` ends in. diffusers < 0.38's
+    `set_adapters` knows no scale rule for the PriorTransformer (a KeyError); a single number needs none."""
+    from diffusers.utils.peft_utils import set_weights_and_activate_adapters
+
+    set_weights_and_activate_adapters(module, [name], [scale])
 
 
 @contextmanager

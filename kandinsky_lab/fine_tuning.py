@@ -307,7 +307,7 @@ def add_lora(kit, part: str, rank: int, checkpointing: bool, seed: int) -> list[
     with torch.random.fork_rng(devices=[]):  # peft draws lora_A from torch's global generator: seeded here, restored after
         torch.manual_seed(seed)
         module.add_adapter(config, adapter_name=TRAINING)
-    module.set_adapters([TRAINING])
+    adapters.activate(module, TRAINING)
     cast_training_params(module, dtype=torch.float32)
     if checkpointing and getattr(module, "_supports_gradient_checkpointing", False):
         module.enable_gradient_checkpointing()
