@@ -64,14 +64,9 @@ def keep_prompts(count: int = KEEP_PROMPTS, seed: int = 2) -> tuple[str, ...]:
 
 
 def judged(kit, prompts: list[str], shapes: tuple[str, ...], seed: int = 100) -> dict[str, float]:
-    """Share of pictures whose shape is the prompt's, and whose every named attribute is."""
-    shape = right = 0
-    for i, prompt in enumerate(prompts):
-        found = judge.describe(kl.text_to_image(kit, kl.TextToImage(prompt=prompt, seed=seed + i)).images[0], shapes=shapes)
-        wanted = world.parse(prompt)
-        shape += found["shape"] == wanted["shape"]
-        right += all(judge.agrees(found, wanted).values())
-    return {"shape": shape / len(prompts), "all": right / len(prompts)}
+    """Share of pictures whose shape is the prompt's, and whose every named attribute is (judge.score)."""
+    pictures = [kl.text_to_image(kit, kl.TextToImage(prompt=prompt, seed=seed + i)).images[0] for i, prompt in enumerate(prompts)]
+    return judge.score(pictures, prompts, shapes)
 
 
 def decoded(kit, shape: str, shapes: tuple[str, ...], count: int = TRUE_SCENES, seed: int = 5) -> float:

@@ -142,6 +142,18 @@ def agrees(found: dict, wanted: dict) -> dict[str, bool]:
     return {key: found.get(key) == value for key, value in wanted.items()}
 
 
+def score(pictures: list[Image.Image], prompts: list[str], shapes: tuple[str, ...] = world.SHAPES) -> dict[str, float]:
+    """How well pictures show their prompts, as shares of the pictures: "shape" (the prompt's shape is the one found)
+    and "all" (every attribute the prompt names is). `shapes`: those the judge chooses among."""
+    if len(pictures) != len(prompts) or not prompts:
+        raise ValueError(f"score needs one picture per prompt, got {len(pictures)} pictures for {len(prompts)} prompts")
+    found = [(describe(picture, shapes=shapes), world.parse(prompt)) for picture, prompt in zip(pictures, prompts)]
+    return {
+        "shape": sum(f.get("shape") == wanted.get("shape") for f, wanted in found) / len(found),
+        "all": sum(all(agrees(f, wanted).values()) for f, wanted in found) / len(found),
+    }
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two masks (0 when both are empty): how well a picture's object
     (`picture_object`) lands on another's, e.g. a ControlNet hint's."""

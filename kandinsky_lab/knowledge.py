@@ -39,12 +39,16 @@ def unknown_words(vocabulary, texts: list[str]) -> list[str]:
     return [w for w in dict.fromkeys(found) if w not in vocabulary]
 
 
-def nearest_prompt(texts: list[str]) -> str:
-    """The world's caption closest to what the texts name: their shape, colors, size and place, the rest filled in."""
+def nearest_prompt(texts: list[str], vocabulary=None) -> str:
+    """The world's caption closest to what the texts name: their shape (if `vocabulary` has it: a heart nano was
+    never taught is no suggestion), colors, size and place, the rest filled in."""
     named = world.parse(" ".join(t for t in texts[:1] if isinstance(t, str)))
     color = named.get("color", "red")
     background = named.get("background") or ("white" if color != "white" else "black")
-    scene = world.Scene(named.get("shape", "circle"), color, background, named.get("size", "large"), named.get("position", "center"))
+    shape = named.get("shape", "circle")
+    if vocabulary is not None and shape not in vocabulary:
+        shape = "circle"
+    scene = world.Scene(shape, color, background, named.get("size", "large"), named.get("position", "center"))
     return world.canonical(scene)
 
 
@@ -83,7 +87,8 @@ def notes(kit, settings: Sampling, height: int | None = None, width: int | None 
     name, side = kit.source if kit.source == "nano" else "this model", kit.trained_size
     texts = prompt_texts(settings)
     taught = (getattr(kit, "adapter", None) and kit.adapter.info.get("words")) or []  # a loaded adapter's new words
-    unknown = unknown_words(kit.vocabulary | set(taught), texts)
+    known = kit.vocabulary | set(taught)
+    unknown = unknown_words(known, texts)
     factor = height * width / side**2
     problems = []
     if unknown:
@@ -104,7 +109,7 @@ def notes(kit, settings: Sampling, height: int | None = None, width: int | None 
         problems.append(f"{width} × {height} is {factor:.2g}× the pixels it was trained on ({side} × {side}): shapes may come out deformed")
     if not problems:
         return []
-    try_prompt = f'prompt="{nearest_prompt(texts)}"' if unknown else ""
+    try_prompt = f'prompt="{nearest_prompt(texts, known)}"' if unknown else ""
     try_size = f"height=width={side}" if problems[-1].startswith(f"{width} × {height}") else ""
     suggestion = " at ".join(part for part in (try_prompt, try_size) if part)
     return ["; ".join(problems), f"{name} draws {'shapes' if kit.source == 'nano' else 'what it was trained on'}: try {suggestion}"]

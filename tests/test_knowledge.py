@@ -58,10 +58,26 @@ def test_card_snippets_on_nano_get_notes_before_anything_runs(nano, task, capsys
     assert first in said and second in said  # printed before the run
 
 
+def test_prompts_sharing_an_unknown_word_print_its_note_and_a_suggestion_once(nano, capsys):
+    """A dozen heart prompts (notebook 09 before training): two printed lines, not one suggestion per prompt;
+    every Result still keeps its own two notes."""
+    stop = kl.StopSignal()
+    stop.set()
+    prompts = [f"a {color} heart on a white background" for color in ("red", "blue", "green")]
+    results = [kl.text_to_image(nano, kl.TextToImage(prompt=p), stop=stop) for p in prompts]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["nano never saw the word 'heart' and will ignore it", 'nano draws shapes: try prompt="a large red circle on a white background"']
+    assert [r.notes[1] for r in results] == [f'nano draws shapes: try prompt="a large {c} circle on a white background"' for c in ("red", "blue", "green")]
+    kl.text_to_image(nano, kl.TextToImage(prompt="a red cat on a white background"), stop=stop)  # another word: its own two lines
+    assert capsys.readouterr().out.splitlines() == ["nano never saw the word 'cat' and will ignore it", 'nano draws shapes: try prompt="a large red circle on a white background"']
+
+
 def test_the_suggestion_keeps_what_nano_understood():
     assert knowledge.nearest_prompt(["portrait of a young women, blue eyes, cinematic"]) == "a large blue circle on a white background"
     assert knowledge.nearest_prompt(["a small star on the left, red on black"]) == "a small red star on the left on a black background"
     assert knowledge.nearest_prompt(["a cat"]) == "a large red circle on a white background"
+    assert knowledge.nearest_prompt(["a blue heart"], vocabulary={"circle", "blue"}) == "a large blue circle on a white background"
+    assert knowledge.nearest_prompt(["a blue heart"], vocabulary={"heart", "blue"}) == "a large blue heart on a white background"  # taught
 
 
 def test_a_prompt_of_nanos_world_gets_no_note(nano):

@@ -37,6 +37,19 @@ def test_judge_reads_every_attribute_of_clean_renders():
         }, scene
 
 
+def test_score_counts_the_shape_and_every_named_attribute_as_shares():
+    rng = random.Random(2)
+    prompts = ["a red heart on a blue background", "a small green circle on the left on a white background"]
+    truth = [world.render(world.scene_for(p, rng)) for p in prompts]
+    assert judge.score(truth, prompts, world.SHAPES + ("heart",)) == {"shape": 1.0, "all": 1.0}
+    red_circle_on_blue = world.render(world.Scene("circle", "red", "blue", "large", "center"))
+    assert judge.score([red_circle_on_blue, truth[1]], prompts, world.SHAPES + ("heart",)) == {"shape": 0.5, "all": 0.5}
+    wrong_place = world.render(world.Scene("circle", "green", "white", "small", "right"))
+    assert judge.score([truth[0], wrong_place], prompts, world.SHAPES + ("heart",)) == {"shape": 1.0, "all": 0.5}
+    with pytest.raises(ValueError, match="one picture per prompt"):
+        judge.score(truth[:1], prompts)
+
+
 def test_judge_reads_the_object_not_stray_specks():
     """A decoder's corner artifacts (single far-off pixels) must not stretch the object's box."""
     rng = random.Random(9)

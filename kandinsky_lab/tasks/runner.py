@@ -79,21 +79,25 @@ def plan_for(kit, settings: Sampling, adapter=None) -> Plan:
     return plan
 
 
-def say(kit, line: str) -> str:
-    """Print `line` unless this Kit has said it already; return it (for Result.notes)."""
-    if line not in kit.said:
-        kit.said.add(line)
+def say(kit, line: str, key=None) -> str:
+    """Print `line` unless this Kit has said it (or what `key` names) already; return it (for Result.notes)."""
+    key = line if key is None else key
+    if key not in kit.said:
+        kit.said.add(key)
         print(line)
     return line
 
 
 def announce(kit, settings: Sampling) -> list[str]:
     """knowledge.py's notes on what the model will not understand, and a note for each prompt longer than CLIP
-    reads (embeddings.py), printed before the run (each once per Kit)."""
+    reads (embeddings.py), printed before the run (each once per Kit). knowledge's suggestion (the nearest prompt,
+    different for every prompt) is printed with its problem's first showing only: twelve prompts with one unknown
+    word print two lines, not thirteen. Result.notes keeps both lines of every run."""
     from ..embeddings import truncation_notes
 
-    lines = knowledge.notes(kit, settings) + truncation_notes(kit, knowledge.prompt_texts(settings))
-    return [say(kit, line) for line in lines]
+    lines = knowledge.notes(kit, settings)
+    said = [say(kit, lines[0]), say(kit, lines[1], key=("suggestion", lines[0]))] if lines else []
+    return said + [say(kit, line) for line in truncation_notes(kit, knowledge.prompt_texts(settings))]
 
 
 def decoder_kwargs(settings: Sampling, rows, seeds: list[int], callback) -> dict:
