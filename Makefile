@@ -83,6 +83,7 @@ bench: env
 	$(PY) -m benchmarks.batch
 	$(PY) -m benchmarks.panel
 	$(PY) -m benchmarks.finetune
+	$(PY) -m benchmarks.finetune_ceiling
 	$(PY) -m benchmarks.samplers
 	$(PY) -m benchmarks.real_scale
 	$(PY) -m benchmarks.gpu
