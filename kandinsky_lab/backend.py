@@ -34,6 +34,7 @@ class Backend:
     said: set
     prior_runs: int
     has_latents: bool = True  # step events carry the latents (a client of a room's server gets pictures of them)
+    trains_here: bool = True  # kl.finetune can train its model in this kernel (not a room's client: the model is elsewhere)
 
     def generate(self, settings, *, on_step=None, stop=None, batch_size=None, save_to=None, previews=None):
         """Make the pictures `settings` describe (already checked by the task function) and return a Result."""

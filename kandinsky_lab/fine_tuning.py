@@ -374,11 +374,12 @@ def preview(kit, s: FineTune, step: int, words: list[str]) -> PIL.Image.Image:
     return image_row(pictures, labels=list(s.preview_prompts), title=f"after {step} steps")
 
 
-def finetune(kit, settings: FineTune, *, save_to: str | os.PathLike | None = None, on_progress=None, stop: StopSignal | None = None) -> Training:
+def finetune(kit, settings: FineTune, *, save_to: str | os.PathLike | None = None, on_progress=None, stop: StopSignal | None = None, bar: bool = True) -> Training:
     """Train a LoRA adapter on the Kit's model as `settings` say; returns the Training (its `folder` is the adapter).
 
     The Kit is the base model again afterwards: load the result with kit.load_adapter(run.folder). A Stop
-    (`stop.set()`) or an out-of-memory error keeps the adapter as it was at the last checkpoint."""
+    (`stop.set()`) or an out-of-memory error keeps the adapter as it was at the last checkpoint. `bar=False`: no
+    tqdm bar (a panel that shows its own progress)."""
     from .kit import expect_kit
 
     expect_kit(kit, "fine-tuning")
@@ -399,7 +400,7 @@ def finetune(kit, settings: FineTune, *, save_to: str | os.PathLike | None = Non
     for note in notes:
         print(note)
     with kit.lock:
-        return _train(kit, s, pictures, size, folder, words, notes, on_progress, stop)
+        return _train(kit, s, pictures, size, folder, words, notes, on_progress, stop, bar)
 
 
 def adapter_folder(save_to, name: str) -> Path:
@@ -418,7 +419,7 @@ def adapter_folder(save_to, name: str) -> Path:
     return folder
 
 
-def _train(kit, s, pictures, size, folder, words, notes, on_progress, stop) -> Training:
+def _train(kit, s, pictures, size, folder, words, notes, on_progress, stop, show_bar: bool = True) -> Training:
     from diffusers import DDPMScheduler
     from tqdm.auto import tqdm
 
@@ -434,7 +435,7 @@ def _train(kit, s, pictures, size, folder, words, notes, on_progress, stop) -> T
         run.trainable = {p: sum(x.numel() for x in ps) for p, ps in parameters.items()}
         optimizer = torch.optim.AdamW([x for ps in parameters.values() for x in ps], lr=s.learning_rate, weight_decay=1e-2)
         every = s.checkpoint_every or s.steps
-        bar = tqdm(range(s.steps), desc="fine-tuning", unit="step")
+        bar = tqdm(range(s.steps), desc="fine-tuning", unit="step", disable=not show_bar)
         for step in bar:
             if stop is not None and stop.is_set():
                 run.interrupted = f"stopped after {step} of {s.steps} steps"

@@ -34,6 +34,7 @@ MODEL_PARTS = (
 
 class RemoteKit(Backend):
     has_latents = False
+    trains_here = False
 
     def __init__(self, address: str, token: str | None = None, visitor: str | None = None):
         parsed = urlparse(address)

@@ -4,7 +4,8 @@
 
 It takes the TrainingEvents `finetune` sends after each step and redraws one figure in place (every
 `every` steps, so drawing costs little of the run): each part's loss, raw and smoothed, and below it the
-newest checkpoint's pictures. Outside a notebook it draws nothing; `figure()` gives the picture anyway.
+newest checkpoint's pictures. Outside a notebook it draws nothing; `figure()` gives the picture anyway, and
+`on_figure` hands each redrawn figure to a function instead (the playground's fine-tuning tab shows it in a widget).
 """
 
 import io
@@ -25,8 +26,9 @@ def smoothed(values: list[float], weight: float = SMOOTHING) -> list[float]:
 class TrainingView:
     """on_progress for kl.finetune: a live loss curve and the checkpoint previews."""
 
-    def __init__(self, every: int = 20):
+    def __init__(self, every: int = 20, on_figure=None):
         self.every = every
+        self.on_figure = on_figure  # called with each redrawn figure instead of displaying it (a panel's image widget)
         self.losses: dict[str, list[float]] = {}
         self.previews: dict[int, PIL.Image.Image] = {}
         self.steps = 0
@@ -73,6 +75,9 @@ class TrainingView:
         return both
 
     def show(self) -> None:
+        if self.on_figure is not None:
+            self.on_figure(self.figure())
+            return
         try:
             from IPython import get_ipython
             from IPython.display import display

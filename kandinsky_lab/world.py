@@ -163,6 +163,13 @@ def caption(scene: Scene, rng: random.Random) -> str:
     return with_articles(text)
 
 
+def taught(shape: str = NEW_SHAPES[0], count: int = 12, seed: int = 1) -> tuple[list[Image.Image], list[str]]:
+    """`count` rendered pictures of `shape` (a new one nano never saw, to teach it) and a caption each."""
+    rng = random.Random(seed)
+    scenes = [sample(rng, shape=shape) for _ in range(count)]
+    return [render(s) for s in scenes], [caption(s, rng) for s in scenes]
+
+
 def canonical(scene: Scene) -> str:
     """The canonical caption, naming the place only when it is not the center."""
     text = f"a {scene.size} {scene.color} {scene.shape}"

@@ -1,7 +1,5 @@
 """A few rendered hearts and a quickly trained LoRA adapter on nano, for the fine-tuning and room tests."""
 
-import random
-
 import kandinsky_lab as kl
 from kandinsky_lab import world
 
@@ -10,9 +8,7 @@ QUICK = dict(prior_steps=3, steps=4)
 
 def hearts(count: int = 6, seed: int = 1) -> tuple[list, list[str]]:
     """`count` rendered hearts (nano never saw one) and a caption each."""
-    rng = random.Random(seed)
-    scenes = [world.sample(rng, shape="heart") for _ in range(count)]
-    return [world.render(s) for s in scenes], [world.caption(s, rng) for s in scenes]
+    return world.taught("heart", count, seed)
 
 
 def train(kit, folder, parts=("decoder", "prior"), steps: int = 12, **more):

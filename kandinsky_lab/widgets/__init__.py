@@ -2,11 +2,12 @@
 (and anywidget, for the mask painter's canvas).
 
     from kandinsky_lab.widgets import TextToImagePanel, ImageToImagePanel, InterpolationPanel, InpaintPanel, ControlNetPanel,
-        VariationsPanel, Playground
+        VariationsPanel, FineTunePanel, Playground
     TextToImagePanel(kit)
 """
 
 from .controlnet_panel import ControlNetPanel
+from .finetune_panel import FineTunePanel
 from .gallery import HistoryGallery
 from .inpaint_panel import InpaintPanel
 from .mask_painter import MaskEditor, MaskPainter
@@ -15,4 +16,4 @@ from .playground import Playground, visitor_app
 from .runner import Runner
 from .variations_panel import VariationsPanel
 
-__all__ = ["ControlNetPanel", "HistoryGallery", "ImageToImagePanel", "InpaintPanel", "InterpolationPanel", "MaskEditor", "MaskPainter", "Panel", "Playground", "Runner", "TextToImagePanel", "VariationsPanel", "visitor_app"]
+__all__ = ["ControlNetPanel", "FineTunePanel", "HistoryGallery", "ImageToImagePanel", "InpaintPanel", "InterpolationPanel", "MaskEditor", "MaskPainter", "Panel", "Playground", "Runner", "TextToImagePanel", "VariationsPanel", "visitor_app"]

@@ -2,7 +2,8 @@
 
 Restoring a picture from the gallery opens the tab of its task with its settings; "→ i2i" makes it
 the start image of image→image, "→ inpaint" the picture to repaint, "→ control" the picture whose layout
-ControlNet keeps, "→ vary" the picture to make variations of. Every image input can also pick from the gallery. With an
+ControlNet keeps, "→ vary" the picture to make variations of. Every image input can also pick from the gallery, and the
+fine-tuning tab takes gallery pictures to teach from; the adapter it trains is then what every tab draws with. With an
 `output_dir`, every picture is saved there as soon as it is made, and a new playground on the same
 folder (after a kernel restart) shows them again.
 """
@@ -18,6 +19,7 @@ import ipywidgets as W
 from ..backend import Backend
 from ..settings import ControlNet, ImageToImage, Inpaint, Interpolation, Variations
 from .controlnet_panel import ControlNetPanel
+from .finetune_panel import FineTunePanel
 from .gallery import HistoryGallery
 from .inpaint_panel import InpaintPanel
 from .panels import ImageToImagePanel, InterpolationPanel, TextToImagePanel
@@ -41,9 +43,10 @@ class Playground:
         self.inpaint = InpaintPanel(kit, on_result=self._on_result, output_dir=output_dir)
         self.controlnet = ControlNetPanel(kit, on_result=self._on_result, output_dir=output_dir)
         self.variations = VariationsPanel(kit, on_result=self._on_result, output_dir=output_dir)
+        self.finetune = FineTunePanel(kit, output_dir=output_dir)  # trains; every other tab then draws with its adapter
         self.panels = [self.text_to_image, self.image_to_image, self.interpolation, self.inpaint, self.controlnet, self.variations]
-        self.tabs = W.Tab(children=[p.widget for p in self.panels])
-        for i, name in enumerate(["text → image", "image → image", "interpolation", "inpainting", "controlnet", "variations"]):
+        self.tabs = W.Tab(children=[p.widget for p in self.panels] + [self.finetune.widget])
+        for i, name in enumerate(["text → image", "image → image", "interpolation", "inpainting", "controlnet", "variations", "fine-tuning"]):
             self.tabs.set_title(i, name)
         self.widget = W.VBox([self.tabs, self.gallery.box])
         self.widget.add_class("kl-playground")
@@ -58,6 +61,7 @@ class Playground:
     def _share_gallery(self) -> None:
         for panel in (self.image_to_image, self.interpolation, self.inpaint, self.controlnet, self.variations):
             panel.image_input.set_gallery(self.gallery.images)
+        self.finetune.set_gallery(self.gallery.images)
 
     def restore(self, settings) -> None:
         kinds = {ImageToImage: 1, Interpolation: 2, Inpaint: 3, ControlNet: 4, Variations: 5}

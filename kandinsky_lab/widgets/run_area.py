@@ -111,7 +111,8 @@ class RunArea:
             if result.interrupted:
                 self.status.value = f"{html.escape(result.interrupted)}: kept {len(result.images)} finished image(s){notes}"
             else:
-                self.status.value = f"done: {len(result.images)} image(s), {w} × {h}, in {took:.1f} s{notes}"
+                drawn_with = f", with the adapter {html.escape(result.adapter['name'])} at scale {result.adapter['scale']:g}" if result.adapter else ""
+                self.status.value = f"done: {len(result.images)} image(s), {w} × {h}, in {took:.1f} s{drawn_with}{notes}"
             if self.on_result is not None and result.images:
                 self.on_result(result)
 
