@@ -88,7 +88,7 @@ def from_own_embedding(kit, scenes: list, shapes: tuple[str, ...]) -> float:
     return sum(f == s.shape for f, s in zip(found, scenes)) / len(scenes)
 
 
-def measure(kit, shape: str, shapes, new_scenes, old_scenes, old_prompts) -> dict:
+def measure(kit, shapes, new_scenes, old_scenes, old_prompts) -> dict:
     return {
         "new": from_own_embedding(kit, new_scenes, shapes),
         "old": from_own_embedding(kit, old_scenes, shapes),
@@ -110,14 +110,14 @@ def main() -> None:
     old_prompts = finetune.old_prompts(OLD_PROMPTS)
     pictures, _ = finetune.training_set(args.shape)
     base_weights = copy.deepcopy(kit.decoder.unet.state_dict())
-    rows = [{"row": "base model", "seconds": 0.0, **measure(kit, args.shape, shapes, new_scenes, old_scenes, old_prompts)}]
+    rows = [{"row": "base model", "seconds": 0.0, **measure(kit, shapes, new_scenes, old_scenes, old_prompts)}]
     print(json.dumps(rows[-1]), flush=True)
     for name, copies, keep, rehearsal, steps, learning_rate in ROWS:
         copy_rng = random.Random(0)
         taught = [c for p in pictures for c in [p, *(shifted(p, copy_rng) for _ in range(copies - 1))]]
         try:
             seconds = train_every_weight(kit, taught, keep, rehearsal, steps, learning_rate)
-            rows.append({"row": name, "seconds": seconds, "steps": steps, "learning_rate": learning_rate, **measure(kit, args.shape, shapes, new_scenes, old_scenes, old_prompts)})
+            rows.append({"row": name, "seconds": seconds, "steps": steps, "learning_rate": learning_rate, **measure(kit, shapes, new_scenes, old_scenes, old_prompts)})
         finally:
             kit.decoder.unet.load_state_dict(base_weights)
         print(json.dumps(rows[-1]), flush=True)

@@ -16,6 +16,7 @@ elsewhere with `kit.load_adapter` instead).
 
 import html
 import time
+from pathlib import Path
 
 import ipywidgets as W
 import PIL.Image
@@ -83,6 +84,12 @@ class FineTunePanel:
 
     @property
     def widget(self) -> W.Widget:
+        if not hasattr(self, "_widget"):  # built once, as Panel.widget: every display shows the same widgets
+            self._widget = self._layout()
+            self._widget.add_class("kl-panel-finetunepanel")
+        return self._widget
+
+    def _layout(self) -> W.Widget:
         return W.VBox([
             W.HTML(f"<h3>{self.title}</h3>"),
             W.HTML("<b>pictures</b> of the new concept (a few to 20), then a caption each naming it with a new word"),
@@ -171,9 +178,7 @@ class FineTunePanel:
     def wait(self, timeout: float | None = 600) -> bool:
         return self.runner.wait(timeout)
 
-    def _new_folder(self):
-        from pathlib import Path
-
+    def _new_folder(self) -> Path:
         return Path(self.output_dir) / "adapters" / time.strftime("%Y%m%d-%H%M%S")
 
     def _apply_adapter(self) -> None:
