@@ -435,7 +435,7 @@ def _train(kit, s, pictures, size, folder, words, notes, on_progress, stop, show
         run.trainable = {p: sum(x.numel() for x in ps) for p, ps in parameters.items()}
         optimizer = torch.optim.AdamW([x for ps in parameters.values() for x in ps], lr=s.learning_rate, weight_decay=1e-2)
         every = s.checkpoint_every or s.steps
-        bar = tqdm(range(s.steps), desc="fine-tuning", unit="step", disable=not show_bar)
+        bar = tqdm(range(s.steps), desc="fine-tuning", unit="step", **({} if show_bar else {"disable": True}))  # {}: TQDM_DISABLE still counts
         for step in bar:
             if stop is not None and stop.is_set():
                 run.interrupted = f"stopped after {step} of {s.steps} steps"
