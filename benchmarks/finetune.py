@@ -155,8 +155,7 @@ def write(shape: str, checked: dict, base_new: dict, base_old: dict, rows: list[
         f"accuracy, ≤ {TARGETS['seconds'] // 60} min of training, files ≤ {TARGETS['megabytes']:g} MB. The decoder-only row is the lesson of "
         "notebook 09: a decoder LoRA is conditioned on image embeddings only, so the word in the prompt does nothing.",
         (f"The last column is the diagnosis: handed a {shape}'s own image embedding, the decoder draws it in at most "
-         f"{best:.0%} — nano's UNet has attention only in its 8 × 8 middle block, and a LoRA on "
-         "attention projections does not teach it a new outline, so what the prior learns for the word cannot be drawn."
+         f"{best:.0%}, so what the prior learns for the word cannot be drawn; why, in \"Fine-tuning ceiling on nano\" below."
          if best < 0.5 else f"The last column: the decoder, handed a {shape}'s own image embedding, draws it in up to {best:.0%}."),
         "The GPU rows (the real-scale replica: seconds per step and peak memory at 512² and 768², rank 4 and 16, decoder and "
         "prior, with and without gradient checkpointing, under a T4's 15 GiB): **not measured yet** — no session has had a "

@@ -318,3 +318,14 @@ def test_the_ceiling_benchmarks_shifted_copies_show_the_same_scene_moved():
         assert (found["shape"], found["color"], found["background"]) == ("heart", scene.color, scene.background), i
         moved += not np.array_equal(np.asarray(copy), np.asarray(picture))
     assert moved >= 18
+
+
+def test_the_ceiling_benchmarks_likeness_tells_a_known_shape_from_a_new_one(kit):
+    """benchmarks.finetune_ceiling.alike compares a shape's embedding with the same scenes drawn as each old shape:
+    an old shape asked as the "new" one is its own drawing (similarity 1, nearer than its other picture every time),
+    and a heart is not."""
+    from benchmarks.finetune_ceiling import alike
+
+    circle, heart = alike(kit, "circle", count=4), alike(kit, "heart", count=4)
+    assert circle["old"]["circle"] == pytest.approx(1.0, abs=1e-5) and circle["nearer_old"] == 1.0
+    assert max(heart["old"].values()) < 0.99 and 0.5 < heart["same"] < 1.0 and 0 <= heart["nearer_old"] <= 1
