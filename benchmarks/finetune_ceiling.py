@@ -108,19 +108,19 @@ def alike(kit, shape: str, count: int = SCENES, seed: int = 3) -> dict:
     drawn = {k: [embed(s, k) for s in scenes] for k in shapes}
     other = {k: [embed(a, k) for a in again] for k in shapes}
 
-    def nearness(k: str, rivals: tuple[str, ...]) -> tuple[list[float], list[float], list[bool]]:
+    def nearness(k: str, rivals: tuple[str, ...]) -> tuple[list[float], list[bool]]:
+        """k's similarity with its other picture, per scene, and whether a rival drawn the same way is nearer."""
         same = [float(d @ o) for d, o in zip(drawn[k], other[k])]
-        near = [max(float(drawn[k][i] @ drawn[r][i]) for r in rivals) > same[i] for i in range(count)]
-        return same, [float(drawn[k][i] @ drawn[r][i]) for r in rivals for i in range(count)], near
+        return same, [max(float(drawn[k][i] @ drawn[r][i]) for r in rivals) > same[i] for i in range(count)]
 
-    same, _, near = nearness(shape, world.SHAPES)
+    same, near = nearness(shape, world.SHAPES)
     baseline = [nearness(k, tuple(r for r in world.SHAPES if r != k)) for k in world.SHAPES]
     return {
         "same": sum(same) / count,
         "old": {o: sum(float(n @ d) for n, d in zip(drawn[shape], drawn[o])) / count for o in world.SHAPES},
         "nearer_old": sum(near) / count,
         "old_same": sum(sum(b[0]) for b in baseline) / (count * len(baseline)),
-        "old_nearer_old": sum(sum(b[2]) for b in baseline) / (count * len(baseline)),
+        "old_nearer_old": sum(sum(b[1]) for b in baseline) / (count * len(baseline)),
     }
 
 
